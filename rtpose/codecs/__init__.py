@@ -1,0 +1,1 @@
+"""Output codecs: turning raw network outputs into boxes and keypoints (numpy references)."""

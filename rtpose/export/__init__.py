@@ -1,0 +1,1 @@
+"""Export of PyTorch networks to ONNX."""

@@ -1,0 +1,82 @@
+"""`rtpose run` and `rtpose fetch` as a user runs them: exit codes, output files, messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rtpose.cli.main import main
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rtpose.cli.main", *args], capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+
+
+def test_help_lists_the_options():
+    out = _run("run", "--help")
+    assert out.returncode == 0
+    for option in ("--out", "--jsonl", "--max-frames", "--model", "--backend", "yolo11n-pose"):
+        assert option in out.stdout
+
+
+def test_run_writes_video_jsonl_and_summary(sample_video, tmp_path, capsys):
+    out, jsonl = tmp_path / "a.mp4", tmp_path / "p.jsonl"
+    code = main(["run", str(sample_video), "--out", str(out), "--jsonl", str(jsonl),
+                 "--max-frames", "4", "--no-progress"])  # fmt: skip
+    assert code == 0
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [line["frame"] for line in lines] == [0, 1, 2, 3]
+    person = lines[0]["persons"][0]
+    assert len(person["box"]) == 4 and len(person["keypoints"]) == 17
+    assert set(lines[0]["timings_ms"]) == {"decode", "preprocess", "model", "postprocess"}
+    import cv2
+
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    cap.release()
+    summary = capsys.readouterr().out
+    assert "frames 4" in summary and "p50 ms" in summary and "model" in summary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "p.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("make_input", "message"),
+    [
+        (lambda d: d / "missing.mp4", "not found"),
+        (lambda d: d, "directory"),
+        (lambda d: (d / "t.mp4").write_text("text") and d / "t.mp4", "t.mp4"),
+    ],
+)
+def test_bad_video_one_line_nonzero_and_no_outputs(tmp_path, make_input, message):
+    src = tmp_path / "in"
+    src.mkdir()
+    video = make_input(src)
+    outdir = tmp_path / "out"
+    result = _run("run", str(video), "--out", str(outdir / "a.mp4"), "--jsonl",
+                  str(outdir / "p.jsonl"))  # fmt: skip
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("rtpose: error:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert "Traceback" not in result.stderr
+    assert not outdir.exists() or not any(outdir.iterdir())
+
+
+def test_truncated_video_leaves_no_output(sample_video, tmp_path):
+    data = sample_video.read_bytes()
+    video = tmp_path / "cut.mp4"
+    video.write_bytes(data[: int(len(data) * 0.7)])
+    result = _run("run", str(video), "--out", str(tmp_path / "a.mp4"), "--jsonl",
+                  str(tmp_path / "p.jsonl"), "--no-progress")  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4"]
+
+
+def test_unknown_model_is_one_line(sample_video):
+    result = _run("run", str(sample_video), "--model", "nope")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("rtpose: error: unknown model 'nope'")

@@ -1,0 +1,136 @@
+"""VideoPoseStream and PoseEstimator on the sample video, and their errors on bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rtpose
+from rtpose.errors import CheckpointError, DecodeError, UnknownModelError
+
+
+@pytest.fixture(scope="module")
+def estimator(sample_video):
+    return rtpose.PoseEstimator()
+
+
+def test_stream_yields_frames_in_order_with_people(sample_video):
+    with rtpose.VideoPoseStream(sample_video, max_frames=6, return_images=True) as stream:
+        assert stream.frame_count == 6
+        frames = list(stream)
+    assert [f.index for f in frames] == list(range(6))
+    assert all(b.pts > a.pts for a, b in zip(frames, frames[1:]))
+    assert set(frames[0].timings) == {"decode", "preprocess", "model", "postprocess"}
+    for f in frames:
+        assert f.image.shape == (994, 1768, 3)
+        assert len(f.persons) >= 1
+        for p in f.persons:
+            assert isinstance(p, rtpose.Person) and p.track_id is None
+            assert p.keypoints.shape == (17, 3) and p.keypoints.dtype == np.float32
+            x1, y1, x2, y2 = p.box
+            assert 0 <= x1 < x2 <= 1768 and 0 <= y1 < y2 <= 994
+            assert 0.25 < p.score <= 1.0
+
+
+def test_stream_matches_single_image_estimator(sample_video, estimator):
+    with rtpose.VideoPoseStream(sample_video, max_frames=2, return_images=True) as stream:
+        frames = list(stream)
+    for f in frames:
+        single = estimator(f.image)
+        assert len(single) == len(f.persons)
+        for a, b in zip(single, f.persons):
+            np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-4)
+
+
+def test_frames_without_images_by_default(sample_video):
+    with rtpose.VideoPoseStream(sample_video, max_frames=1) as stream:
+        (frame,) = list(stream)
+    assert frame.image is None
+    line = frame.to_dict()
+    assert set(line) == {"frame", "pts", "persons", "timings_ms"}
+    assert len(line["persons"][0]["keypoints"]) == 17
+
+
+def test_stream_iterates_once(sample_video):
+    stream = rtpose.VideoPoseStream(sample_video, max_frames=1)
+    list(stream)
+    with pytest.raises(RuntimeError, match="only once"):
+        list(stream)
+
+
+def test_estimator_reads_image_files(estimator, sample_video, tmp_path):
+    import cv2
+
+    cap = cv2.VideoCapture(str(sample_video))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    path = tmp_path / "frame.png"
+    cv2.imwrite(str(path), frame)
+    from_file = estimator(path)
+    from_array = estimator(frame)
+    assert len(from_file) == len(from_array) >= 1
+
+
+# ------------------------------------------------------------------------------- bad input
+
+
+def test_missing_video():
+    with pytest.raises(FileNotFoundError):
+        rtpose.VideoPoseStream("/nonexistent/clip.mp4")
+
+
+def test_directory_instead_of_video(tmp_path):
+    with pytest.raises(IsADirectoryError):
+        rtpose.VideoPoseStream(tmp_path)
+
+
+def test_non_video_file(tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("this is not a video\n" * 100)
+    with pytest.raises(DecodeError):
+        rtpose.VideoPoseStream(bad)
+
+
+def test_truncated_video_raises_after_the_good_frames(sample_video, tmp_path):
+    data = sample_video.read_bytes()
+    bad = tmp_path / "truncated.mp4"
+    bad.write_bytes(data[: int(len(data) * 0.7)])
+    seen = []
+    with pytest.raises(DecodeError):  # noqa: PT012 - frames before the error are part of the test
+        rtpose.VideoPoseStream(bad)  # fails at open (index at the end) or during iteration
+        with rtpose.VideoPoseStream(bad) as stream:
+            for f in stream:
+                seen.append(f.index)
+    assert len(seen) < 230
+
+
+def test_unknown_model(sample_video):
+    with pytest.raises(UnknownModelError, match="available models: .*yolo11n-pose"):
+        rtpose.VideoPoseStream(sample_video, model="yolo99-pose")
+
+
+def test_model_without_default_weights_needs_weights(sample_video):
+    with pytest.raises(ValueError, match="pass weights=PATH"):
+        rtpose.PoseEstimator("yolo11s-pose")
+
+
+def test_corrupt_weights(tmp_path):
+    bad = tmp_path / "w.pt"
+    bad.write_bytes(b"\x00" * 1000)
+    with pytest.raises(CheckpointError):
+        rtpose.PoseEstimator(weights=bad)
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="unknown backend 'cuda'"):
+        rtpose.PoseEstimator(backend="cuda")
+
+
+def test_bad_image(estimator, tmp_path):
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
+        estimator(np.zeros((10, 10), np.uint8))
+    bad = tmp_path / "x.png"
+    bad.write_text("no")
+    with pytest.raises(DecodeError, match="not a readable image"):
+        estimator(bad)
