@@ -1,8 +1,8 @@
 """Lazy optional imports with install hints.
 
-``import rtpose`` must not import torch, onnxruntime, tensorrt, DALI or cupy: every module that needs
-one of them calls :func:`require` at the point of use, which either returns the module or raises an
-ImportError that names the pip command to install it.
+``import rtpose`` must not import torch, onnxruntime, tensorrt, DALI or cupy: every module
+that needs one of them calls :func:`require` at the point of use, which either returns the
+module or raises an ImportError that names the pip command to install it.
 """
 
 from __future__ import annotations
@@ -36,4 +36,6 @@ def require(name: str, *, purpose: str = "") -> ModuleType:
     except ImportError as exc:
         hint = _INSTALL_HINTS.get(name, f"pip install {name}")
         why = f" (needed for {purpose})" if purpose else ""
-        raise ImportError(f"rtpose needs the optional package '{name}'{why}. Install it: {hint}") from exc
+        raise ImportError(
+            f"rtpose needs the optional package '{name}'{why}. Install it: {hint}"
+        ) from exc

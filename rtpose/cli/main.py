@@ -55,12 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", default="yolo11n-pose", metavar="M",
         help=f"model name (default: %(default)s; one of: {', '.join(list_models())})",
     )  # fmt: skip
-    run.add_argument("--weights", type=Path, help="checkpoint (default: the model's fetched weights)")
+    run.add_argument(
+        "--weights", type=Path, help="checkpoint (default: the model's fetched weights)"
+    )
     run.add_argument(
         "--backend", default="auto", metavar="B",
         help=f"inference backend (default: %(default)s; one of: {', '.join(BACKENDS)})",
     )  # fmt: skip
-    run.add_argument("--conf", type=float, default=0.25, help="person score threshold (%(default)s)")
+    run.add_argument(
+        "--conf", type=float, default=0.25, help="person score threshold (%(default)s)"
+    )
     run.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser

@@ -41,8 +41,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     """Greedy non-maximum suppression.
 
     Returns the indices of the kept boxes, highest score first. A box is suppressed when its IoU
-    with an already kept box is strictly greater than ``iou_threshold`` (torchvision's rule). Ties in
-    score keep the lower index first (stable sort).
+    with an already kept box is strictly greater than ``iou_threshold`` (torchvision's rule).
+    Ties in score keep the lower index first (stable sort).
     """
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []

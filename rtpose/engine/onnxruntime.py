@@ -26,7 +26,11 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(
-        self, path: str | os.PathLike, *, threads: int | None = None, providers: list[str] | None = None
+        self,
+        path: str | os.PathLike,
+        *,
+        threads: int | None = None,
+        providers: list[str] | None = None,
     ):
         ort = require("onnxruntime", purpose="the ONNX Runtime backend")
         path = Path(path)

@@ -12,7 +12,9 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, module, *, input_name: str = "images", output_name: str = "preds", device="cpu"):
+    def __init__(
+        self, module, *, input_name: str = "images", output_name: str = "preds", device="cpu"
+    ):
         self.torch = require("torch", purpose="the torch backend")
         self.device = self.torch.device(device)
         self.module = module.to(self.device).eval()

@@ -5,8 +5,8 @@ of ``[from, repeats, module, args]`` rows plus per-scale depth/width/max-channel
 scale n/s/m/l/x is the same code. Module and parameter names match ultralytics' state_dict keys
 (``model.<i>.cv1.conv.weight``) so checkpoints load with ``strict=True`` and no key map.
 
-The head decodes in the graph (DFL distances -> boxes, anchors and strides -> pixels, sigmoid scores)
-so an exported ONNX / TensorRT engine returns ready-to-filter predictions::
+The head decodes in the graph (DFL distances -> boxes, anchors and strides -> pixels, sigmoid
+scores) so an exported ONNX / TensorRT engine returns ready-to-filter predictions::
 
     (B, 3, H, W) float32 in [0, 1], RGB  ->  (B, 4 + nc + K*3, A)
     rows: cx, cy, w, h (input pixels) | class scores | x, y, visibility per keypoint
@@ -218,7 +218,8 @@ class Pose(nn.Module):
         c3 = max(ch[0], min(nc, 100))
         c4 = max(ch[0] // 4, self.nk)
         self.cv2 = nn.ModuleList(
-            nn.Sequential(Conv(x, c2, 3), Conv(c2, c2, 3), nn.Conv2d(c2, 4 * reg_max, 1)) for x in ch
+            nn.Sequential(Conv(x, c2, 3), Conv(c2, c2, 3), nn.Conv2d(c2, 4 * reg_max, 1))
+            for x in ch
         )
         self.cv3 = nn.ModuleList(
             nn.Sequential(

@@ -3,9 +3,10 @@
 An ultralytics ``.pt`` file pickles whole module objects (``ultralytics.nn.tasks.PoseModel`` and its
 children). ``torch.load(weights_only=True)`` refuses every class that is not allow-listed, so we
 allow-list *stand-in* classes under the original names. A stand-in only records the pickled state
-(``__setstate__`` stores the attribute dict); no ultralytics code exists here and nothing from the file
-is executed. We then read the architecture description (``yaml``) and collect the tensors of every
-``_parameters`` / ``_buffers`` dict into a flat state_dict with ultralytics' key names.
+(``__setstate__`` stores the attribute dict); no ultralytics code exists here and nothing from
+the file is executed. We then read the architecture description (``yaml``) and collect the
+tensors of every ``_parameters`` / ``_buffers`` dict into a flat state_dict with ultralytics'
+key names.
 """
 
 from __future__ import annotations
@@ -37,16 +38,18 @@ class _StandIn:
 
 
 def _stand_in_getattr(obj: Any, name: str) -> str:
-    """Replaces ``builtins.getattr``, which ultralytics pickles for bound methods: returns a tag only."""
+    """Stands in for ``builtins.getattr`` (pickled for bound methods): returns a tag only."""
     return f"<getattr {getattr(obj, '_pickled_name', type(obj).__name__)}.{name}>"
 
 
 def _pickled_globals(path: Path) -> set[str]:
-    """Every ``module.name`` referenced by GLOBAL opcodes of the checkpoint's pickle (no execution)."""
+    """Every ``module.name`` named by GLOBAL opcodes of the checkpoint's pickle (no execution)."""
     with zipfile.ZipFile(path) as zf:
         pkl = [n for n in zf.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
         if not pkl:
-            raise CheckpointError(f"{path}: not a torch checkpoint (no data.pkl inside the zip file)")
+            raise CheckpointError(
+                f"{path}: not a torch checkpoint (no data.pkl inside the zip file)"
+            )
         data = zf.read(pkl[0])
     names: set[str] = set()
     for op, arg, _ in pickletools.genops(io.BytesIO(data)):
@@ -86,7 +89,9 @@ def load_yolo_checkpoint(path: str | Path) -> YoloCheckpoint:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: not a torch checkpoint (not a zip archive; corrupt or wrong file?)")
+        raise CheckpointError(
+            f"{path}: not a torch checkpoint (not a zip archive; corrupt or wrong file?)"
+        )
     try:
         names = _pickled_globals(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
@@ -108,13 +113,18 @@ def load_yolo_checkpoint(path: str | Path) -> YoloCheckpoint:
     try:
         with torch.serialization.safe_globals(allowed):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt files (RuntimeError, Unpickling...)
-        raise CheckpointError(f"{path}: cannot read checkpoint: {type(exc).__name__}: {exc}") from exc
+    except (
+        Exception
+    ) as exc:  # torch raises many types for corrupt files (RuntimeError, Unpickling...)
+        raise CheckpointError(
+            f"{path}: cannot read checkpoint: {type(exc).__name__}: {exc}"
+        ) from exc
 
     model = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else None
     if not isinstance(model, _StandIn) or not isinstance(model.state.get("yaml"), dict):
         raise CheckpointError(
-            f"{path}: not an ultralytics YOLO model checkpoint (no 'model' entry with an architecture)"
+            f"{path}: not an ultralytics YOLO model checkpoint "
+            "(no 'model' entry with an architecture)"
         )
     state_dict: dict[str, Any] = {}
     _collect_tensors(model, "", state_dict)

@@ -60,7 +60,9 @@ class OneStagePose:
     ):
         self.info = get_model_info(model)
         self.config = config or DetectorConfig()
-        self.backend = load_yolo_backend(self.info, weights=weights, backend=backend, threads=threads)
+        self.backend = load_yolo_backend(
+            self.info, weights=weights, backend=backend, threads=threads
+        )
         self._input = self.backend.input_names[0]
         self._letterboxes: dict[tuple[int, int], Letterbox] = {}
         self._buffer: np.ndarray | None = None
@@ -91,7 +93,9 @@ class OneStagePose:
         """(B, 3, h, w) -> raw predictions (B, 4 + nc + K*3, A)."""
         return self.backend.run({self._input: batch})[self.backend.output_names[0]]
 
-    def postprocess(self, preds: np.ndarray, lb: Letterbox, frame_hw: tuple[int, int]) -> list[Person]:
+    def postprocess(
+        self, preds: np.ndarray, lb: Letterbox, frame_hw: tuple[int, int]
+    ) -> list[Person]:
         """Predictions of one image -> persons in frame pixels, boxes and keypoints clipped."""
         det = decode_yolo_pose(
             preds, conf_threshold=self.config.conf, iou_threshold=self.config.iou,
@@ -127,7 +131,9 @@ class OneStagePose:
 
 def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray):
-        raise TypeError(f"image must be a numpy array (H, W, 3) uint8 BGR, got {type(image).__name__}")
+        raise TypeError(
+            f"image must be a numpy array (H, W, 3) uint8 BGR, got {type(image).__name__}"
+        )
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(
             f"image must be (H, W, 3) uint8 BGR, got {image.dtype} with shape {image.shape}"

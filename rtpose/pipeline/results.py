@@ -1,4 +1,4 @@
-"""Result types streamed by :class:`rtpose.VideoPoseStream` and returned by :class:`PoseEstimator`."""
+"""Result types of :class:`rtpose.VideoPoseStream` and :class:`rtpose.PoseEstimator`."""
 
 from __future__ import annotations
 

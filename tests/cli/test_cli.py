@@ -46,7 +46,7 @@ def test_run_writes_video_jsonl_and_summary(sample_video, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("make_input", "message"),
     [
-        (lambda d: d / "missing.mp4", "not found"),
+        (lambda d: d / "missing.mp4", "does not exist"),
         (lambda d: d, "directory"),
         (lambda d: (d / "t.mp4").write_text("text") and d / "t.mp4", "t.mp4"),
     ],

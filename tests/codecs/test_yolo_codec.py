@@ -57,7 +57,9 @@ def test_decode_filters_suppresses_and_sorts():
 
 
 def test_decode_respects_max_detections_and_empty_input():
-    preds = _preds(cx=[10, 100, 200], cy=[10, 100, 200], w=[5] * 3, h=[5] * 3, score=[0.9, 0.8, 0.7])
+    preds = _preds(
+        cx=[10, 100, 200], cy=[10, 100, 200], w=[5] * 3, h=[5] * 3, score=[0.9, 0.8, 0.7]
+    )
     (det,) = decode_yolo_pose(preds, max_detections=2)
     assert len(det) == 2
     (empty,) = decode_yolo_pose(preds, conf_threshold=0.95)

@@ -30,7 +30,9 @@ def model(default_weights):
 def test_checkpoint_keys_match_the_published_key_list(checkpoint, model):
     # keys_yolo11n_pose.txt: key TAB shape TAB dtype, dumped from the public yolo11n-pose.pt
     rows = [line.split("\t") for line in (DATA / "keys_yolo11n_pose.txt").read_text().splitlines()]
-    published = {k: tuple(int(d) for d in s.strip("()").split(",") if d.strip()) for k, s, _ in rows}
+    published = {
+        k: tuple(int(d) for d in s.strip("()").split(",") if d.strip()) for k, s, _ in rows
+    }
     assert {k: tuple(v.shape) for k, v in checkpoint.state_dict.items()} == published
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == published
 
@@ -63,7 +65,7 @@ def test_output_layout(model):
 
 
 def test_box_decoding_matches_dfl_formula(model):
-    """The graph's box decode equals the DFL expectation around the anchor, computed here by hand."""
+    """The graph's box decode equals the DFL expectation around the anchor, computed by hand."""
     head = model.head
     x = torch.rand(1, 3, 128, 160)
     feats = {}
@@ -126,7 +128,7 @@ def test_random_bytes_are_refused(tmp_path):
 
 def test_truncated_checkpoint_is_refused(default_weights, tmp_path):
     bad = tmp_path / "truncated.pt"
-    bad.write_bytes(default_weights.read_bytes()[: 3_000_000])
+    bad.write_bytes(default_weights.read_bytes()[:3_000_000])
     with pytest.raises(CheckpointError):
         load_yolo_pose(bad)
 
