@@ -1,0 +1,518 @@
+"""rtpose.ops.affine: the C++ kernel and the numpy reference, held to cv2 and to each other.
+
+Tolerances (normalised units unless said otherwise):
+- 1e-4 against cv2.warpAffine on a float32 frame when cv2's own arithmetic is exact (see
+  ``_random_maps(dyadic=True)``); for arbitrary maps cv2 rounds source coordinates to float32 and
+  the bound grows with the coordinates' size (``_cv2_float32_tolerance``).
+- 1e-5 between the C++ kernel (float32 interpolation) and the float64 reference.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import pytest
+
+from rtpose.ops import affine
+from rtpose.ops.affine import affine_warp, affine_warp_reference, letterbox_matrix
+
+IMAGENET = ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))  # RGB mean, std in pixel units
+YOLO = ((0.0, 0.0, 0.0), (255.0, 255.0, 255.0))
+NORMS = {"imagenet": IMAGENET, "yolo": YOLO}
+
+Warp = Callable[..., np.ndarray]  # the signature of affine_warp_reference
+
+
+def _native_module():
+    try:
+        return importlib.import_module("rtpose._C"), ""
+    except ImportError as exc:
+        return None, str(exc)
+
+
+def _native_warp(
+    frame,
+    matrices,
+    out_size,
+    *,
+    mean=(0.0, 0.0, 0.0),
+    std=(1.0, 1.0, 1.0),
+    channel_order="rgb",
+    border_value=0.0,
+    out=None,
+):
+    """rtpose._C.affine_warp with the Python signature, bypassing the Python-side checks."""
+    native, _ = _native_module()
+    rgb = channel_order == "rgb"
+    return native.affine_warp(frame, matrices, *out_size, mean, std, rgb, border_value, out)
+
+
+def _require_native() -> None:
+    native, error = _native_module()
+    if native is None:
+        pytest.skip(f"rtpose._C is not built ({error}); run: pip install --no-build-isolation -e .")
+
+
+@pytest.fixture(params=["native", "numpy"])
+def warp(request) -> Warp:
+    """Each implementation, called with affine_warp_reference's signature."""
+    if request.param == "native":
+        _require_native()
+        return _native_warp
+    return affine_warp_reference
+
+
+@pytest.fixture
+def fallback(monkeypatch) -> None:
+    """Makes rtpose._C unimportable and resets the once-per-process warning."""
+    monkeypatch.setitem(sys.modules, "rtpose._C", None)  # import raises ImportError
+    monkeypatch.setattr(affine, "_native", affine._NativeLoader())
+
+
+@pytest.fixture(params=["native", "fallback"])
+def warp_with_out(request) -> Warp:
+    """affine_warp (which takes ``out``) through each of its two paths."""
+    if request.param == "native":
+        _require_native()
+        return _native_warp
+    request.getfixturevalue("fallback")
+    return affine_warp
+
+
+def _frame(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)  # (H, W, 3) BGR
+
+
+def _random_maps(rng, frame_hw, out_hw, n, *, dyadic=False, axis_aligned=False) -> np.ndarray:
+    """(n, 2, 3) forward maps of crops with random centre (up to 60% outside the frame), scale
+    0.2..3, rotation and shear.
+
+    dyadic: round the *inverse* map to multiples of 2**-8, so that cv2, which evaluates it in
+    float32, computes every source coordinate exactly and becomes an exact bilinear oracle.
+    """
+    (h, w), (oh, ow) = frame_hw, out_hw
+    maps = np.empty((n, 2, 3))
+    for i in range(n):
+        scale = rng.uniform(0.2, 3.0)
+        angle = 0.0 if axis_aligned else rng.uniform(-np.pi, np.pi)
+        shear = 0.0 if axis_aligned else rng.uniform(-0.3, 0.3)
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        a = scale * rot @ np.array([[1.0, shear], [0.0, 1.0]])
+        centre = (rng.uniform(-0.6, 1.6, 2) * [w, h]).round(2)
+        maps[i, :, :2] = a
+        maps[i, :, 2] = np.array([ow / 2, oh / 2]) - a @ centre
+        if dyadic:
+            inverse = np.round(cv2.invertAffineTransform(maps[i]) * 256) / 256
+            maps[i] = cv2.invertAffineTransform(inverse)
+    return maps
+
+
+def _cv2_warp(frame, maps, out_hw, *, mean, std, channel_order, border_value) -> np.ndarray:
+    """(N, 3, h, w) float64: cv2.warpAffine on the float32 frame, reordered and normalised."""
+    (oh, ow), b = out_hw, float(border_value)
+    crops = [
+        cv2.warpAffine(
+            frame.astype(np.float32),
+            m,
+            (ow, oh),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(b, b, b),
+        )
+        for m in maps
+    ]
+    out = np.stack(crops).reshape(len(maps), oh, ow, 3).astype(np.float64)
+    if channel_order == "rgb":
+        out = out[..., ::-1]
+    return ((out - np.asarray(mean)) / np.asarray(std)).transpose(0, 3, 1, 2)
+
+
+def _cv2_float32_tolerance(maps, out_hw, std) -> float:
+    """Bound on cv2's error for arbitrary maps, in normalised units.
+
+    cv2 computes a source coordinate as fma(M0, x, float32(y * M1 + M2)) in float32: two roundings,
+    each at most 2**-24 of the largest intermediate C, per axis. Bilinear sampling changes by at
+    most 255 per pixel of displacement along each axis, hence 255 * 2 axes * 2 roundings.
+    """
+    oh, ow = out_hw
+    inverse = np.stack([cv2.invertAffineTransform(m) for m in maps])  # (N, 2, 3)
+    c = np.abs(inverse[..., 0]) * (ow - 1) + np.abs(inverse[..., 1]) * (oh - 1)
+    c = (c + np.abs(inverse[..., 2])).max(initial=1.0)
+    return 1e-4 + 255 * 4 * 2.0**-24 * c / min(std)
+
+
+CASES = [  # (frame_hw, out_hw, n)
+    ((37, 53), (17, 11), 8),
+    ((37, 53), (1, 1), 4),
+    ((240, 320), (64, 48), 6),
+    ((480, 640), (256, 192), 3),
+    ((5, 4), (9, 7), 4),  # frame smaller than the crop: mostly edge and border pixels
+    ((1, 1), (3, 3), 4),  # no pixel has all four neighbours inside
+    ((2, 3), (5, 4), 4),
+]
+
+
+@pytest.mark.parametrize("channel_order", ["rgb", "bgr"])
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize(("frame_hw", "out_hw", "n"), CASES)
+def test_matches_cv2_exact(warp, frame_hw, out_hw, n, norm, channel_order):
+    rng = np.random.default_rng(0)
+    frame = _frame(rng, *frame_hw)
+    maps = np.concatenate(
+        [
+            _random_maps(rng, frame_hw, out_hw, n, dyadic=True),
+            _random_maps(rng, frame_hw, out_hw, 2, dyadic=True, axis_aligned=True),
+        ]
+    )
+    mean, std = NORMS[norm]
+    kw = dict(mean=mean, std=std, channel_order=channel_order, border_value=114.0)
+    got = warp(frame, maps, out_hw, **kw)
+    assert got.shape == (len(maps), 3, *out_hw) and got.dtype == np.float32
+    assert got.flags.c_contiguous
+    np.testing.assert_allclose(got, _cv2_warp(frame, maps, out_hw, **kw), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize(("frame_hw", "out_hw", "n"), CASES)
+def test_matches_cv2_arbitrary_maps(warp, frame_hw, out_hw, n):
+    rng = np.random.default_rng(1)
+    frame = _frame(rng, *frame_hw)
+    maps = _random_maps(rng, frame_hw, out_hw, n)
+    mean, std = IMAGENET
+    kw = dict(mean=mean, std=std, channel_order="rgb", border_value=0.0)
+    got = warp(frame, maps, out_hw, **kw)
+    atol = _cv2_float32_tolerance(maps, out_hw, std)
+    np.testing.assert_allclose(got, _cv2_warp(frame, maps, out_hw, **kw), rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("axis_aligned", [False, True], ids=["general", "axis_aligned"])
+def test_native_matches_reference(axis_aligned):
+    _require_native()
+    rng = np.random.default_rng(2)
+    frame = _frame(rng, 1080, 1920)
+    maps = _random_maps(rng, (1080, 1920), (256, 192), 64, axis_aligned=axis_aligned)
+    mean, std = IMAGENET
+    kw = dict(mean=mean, std=std, channel_order="rgb", border_value=114.0)
+    got = _native_warp(frame, maps, (256, 192), **kw)
+    np.testing.assert_allclose(got, affine_warp_reference(frame, maps, (256, 192), **kw), atol=1e-5)
+
+
+def test_native_matches_reference_raw_values():
+    """Without normalisation values reach 255: float32 interpolation is good to ~1e-4 there."""
+    _require_native()
+    rng = np.random.default_rng(3)
+    frame = _frame(rng, 97, 131)
+    maps = _random_maps(rng, (97, 131), (33, 29), 16)
+    got = _native_warp(frame, maps, (33, 29), border_value=7.0)
+    np.testing.assert_allclose(
+        got, affine_warp_reference(frame, maps, (33, 29), border_value=7.0), rtol=0, atol=1e-4
+    )
+
+
+VIEWS = {
+    "rows_step": lambda f: f[::2],
+    "cols_step": lambda f: f[:, ::2],
+    "crop": lambda f: f[10:60, 20:90],
+    "flip_x": lambda f: f[:, ::-1],
+    "flip_y": lambda f: f[::-1],
+    "channels_reversed": lambda f: f[..., ::-1],
+    "fortran": np.asfortranarray,
+}
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_strided_frames(warp, view):
+    """A numpy view is read through its strides: same result as its contiguous copy."""
+    rng = np.random.default_rng(4)
+    frame = VIEWS[view](_frame(rng, 120, 160))
+    maps = np.concatenate(
+        [
+            _random_maps(rng, frame.shape[:2], (21, 19), 4),
+            _random_maps(rng, frame.shape[:2], (21, 19), 2, axis_aligned=True),
+        ]
+    )
+    mean, std = IMAGENET
+    got = warp(frame, maps, (21, 19), mean=mean, std=std)
+    want = warp(np.ascontiguousarray(frame), maps, (21, 19), mean=mean, std=std)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def test_no_crops(warp):
+    frame = np.zeros((10, 12, 3), np.uint8)
+    got = warp(frame, np.zeros((0, 2, 3)), (7, 5))
+    assert got.shape == (0, 3, 7, 5) and got.dtype == np.float32
+
+
+def test_identity_and_border(warp):
+    """Identity map reproduces the frame; points beyond one pixel outside are pure border."""
+    frame = _frame(np.random.default_rng(5), 6, 8)
+    shift = np.array([[[1.0, 0, 0], [0, 1, 0]], [[1.0, 0, 100], [0, 1, 0]]])  # 2nd: far away
+    got = warp(frame, shift, (6, 8), channel_order="bgr", border_value=50.0)
+    np.testing.assert_array_equal(got[0], frame.transpose(2, 0, 1).astype(np.float32))
+    np.testing.assert_array_equal(got[1], np.full((3, 6, 8), 50.0, np.float32))
+
+
+def test_channel_order(warp):
+    rng = np.random.default_rng(6)
+    frame, maps = _frame(rng, 30, 40), _random_maps(rng, (30, 40), (8, 9), 3)
+    rgb = warp(frame, maps, (8, 9), mean=(1.0, 2.0, 3.0), std=(4.0, 5.0, 6.0), channel_order="rgb")
+    bgr = warp(frame, maps, (8, 9), mean=(3.0, 2.0, 1.0), std=(6.0, 5.0, 4.0), channel_order="bgr")
+    np.testing.assert_array_equal(rgb, bgr[:, ::-1])
+
+
+# --- affine_warp: dispatch, out, single matrix, fallback ---------------------------------------
+
+
+def test_affine_warp_dispatches_to_native():
+    _require_native()
+    assert affine.native_available()
+    rng = np.random.default_rng(7)
+    frame, maps = _frame(rng, 40, 50), _random_maps(rng, (40, 50), (12, 10), 3)
+    np.testing.assert_array_equal(
+        affine_warp(frame, maps, (12, 10), border_value=3.0),
+        _native_warp(frame, maps, (12, 10), border_value=3.0),
+    )
+
+
+def test_out_is_written_in_place(warp_with_out):
+    rng = np.random.default_rng(8)
+    frame, maps = _frame(rng, 40, 50), _random_maps(rng, (40, 50), (12, 10), 3)
+    out = np.full((3, 3, 12, 10), np.nan, np.float32)
+    result = warp_with_out(frame, maps, (12, 10), border_value=3.0, out=out)
+    assert result is out
+    np.testing.assert_allclose(
+        out, affine_warp_reference(frame, maps, (12, 10), border_value=3.0), rtol=0, atol=1e-4
+    )
+
+
+def test_single_matrix_and_lists():
+    frame = _frame(np.random.default_rng(9), 20, 30)
+    single = affine_warp(frame, [[1, 0, 2], [0, 1, 3]], [5, 6])  # int matrix, list size
+    assert single.shape == (1, 3, 5, 6)
+    batched = affine_warp(frame, np.array([[[1.0, 0, 2], [0, 1, 3]]], np.float32), (5, 6))
+    np.testing.assert_array_equal(single, batched)
+
+
+def test_fallback_warns_once(fallback, caplog):
+    assert not affine.native_available()
+    rng = np.random.default_rng(10)
+    frame, maps = _frame(rng, 40, 50), _random_maps(rng, (40, 50), (12, 10), 2)
+    with caplog.at_level(logging.WARNING, logger="rtpose.ops.affine"):
+        first = affine_warp(frame, maps, (12, 10))
+        affine_warp(frame, maps, (12, 10))
+    warnings = [r for r in caplog.records if r.name == "rtpose.ops.affine"]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert "rtpose._C is not available" in message and "numpy reference" in message
+    assert "None in sys.modules" in message  # the ImportError's text: why, not only that
+    np.testing.assert_array_equal(first, affine_warp_reference(frame, maps, (12, 10)))
+
+
+# --- validation --------------------------------------------------------------------------------
+
+GOOD = dict(
+    frame=np.zeros((480, 640, 3), np.uint8),
+    matrices=np.array([[[1.0, 0, 0], [0, 1, 0]]] * 2),
+    out_size=(8, 8),
+)
+BAD_ARGS = [  # argument overrides, error, message pattern
+    pytest.param(
+        dict(frame=np.zeros((480, 640), np.float32)), TypeError,
+        r"frame must be uint8 of shape \(H, W, 3\), got float32 \(480, 640\)", id="frame-dtype",
+    ),
+    pytest.param(
+        dict(frame=np.zeros((480, 640), np.uint8)), ValueError,
+        r"frame must be uint8 of shape \(H, W, 3\), got uint8 \(480, 640\)", id="frame-2d",
+    ),
+    pytest.param(
+        dict(frame=np.zeros((480, 640, 4), np.uint8)), ValueError,
+        r"frame must be .*got uint8 \(480, 640, 4\)", id="frame-4-channels",
+    ),
+    pytest.param(
+        dict(frame=np.zeros((0, 640, 3), np.uint8)), ValueError,
+        r"frame must be .*got uint8 \(0, 640, 3\)", id="frame-empty",
+    ),
+    pytest.param(
+        dict(matrices=np.ones((2, 2, 3), bool)), TypeError,
+        r"matrices must be .*got bool \(2, 2, 3\)", id="matrices-dtype",
+    ),
+    pytest.param(
+        dict(matrices=np.ones((2, 3, 3))), ValueError,
+        r"matrices must be .*got float64 \(2, 3, 3\)", id="matrices-shape",
+    ),
+    pytest.param(
+        dict(matrices=np.array([[[1.0, 0, 0], [0, 1, 0]], [[1.0, 2, 0], [0.5, 1, 0]]])),
+        ValueError, r"matrices\[1\] is not invertible", id="matrices-singular",
+    ),
+    pytest.param(
+        dict(matrices=np.array([[[1.0, 0, np.nan], [0, 1, 0]]])), ValueError,
+        r"matrices\[0\] is not invertible", id="matrices-nan",
+    ),
+    pytest.param(
+        dict(out_size=(0, 8)), ValueError, r"out_(size|h and out_w) must be .*>= 1",
+        id="out-size",
+    ),
+    pytest.param(
+        dict(std=(58.4, 0.0, 57.4)), ValueError,
+        r"std must be finite and non-zero in every channel, got \(58.4, 0.0, 57.4\)",
+        id="std-zero",
+    ),
+    pytest.param(
+        dict(mean=(1.0, 2.0)), ValueError,
+        r"mean must have 3 values \(output channel order\), got 2", id="mean-length",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("override", "error", "match"), BAD_ARGS)
+def test_rejects_bad_arguments(warp, override, error, match):
+    args = {**GOOD, **override}
+    frame, matrices, out_size = args.pop("frame"), args.pop("matrices"), args.pop("out_size")
+    with pytest.raises(error, match=r"^affine_warp: " + match):
+        warp(frame, matrices, out_size, **args)
+
+
+def test_rejects_bad_channel_order():
+    with pytest.raises(ValueError, match="channel_order must be 'rgb' or 'bgr', got 'RGB'"):
+        affine_warp(GOOD["frame"], GOOD["matrices"], (8, 8), channel_order="RGB")
+
+
+BAD_OUT = [  # buffer, error, what the message says was received
+    pytest.param(np.zeros((2, 3, 8, 8)), TypeError, r"float64 \(2, 3, 8, 8\)", id="dtype"),
+    pytest.param(
+        np.zeros((1, 3, 8, 8), np.float32), ValueError, r"float32 \(1, 3, 8, 8\)", id="shape"
+    ),
+    pytest.param(
+        np.zeros((2, 3, 8, 16), np.float32)[..., ::2], ValueError,
+        r"float32 \(2, 3, 8, 8\), not C-contiguous", id="strided",
+    ),
+    pytest.param([[0.0]], TypeError, r"list", id="not-an-array"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("out", "error", "got"), BAD_OUT)
+def test_rejects_bad_out(warp_with_out, out, error, got):
+    expected = r"^affine_warp: out must be a C-contiguous, writeable float32 array of shape "
+    with pytest.raises(error, match=expected + r"\(2, 3, 8, 8\), got " + got + "$"):
+        warp_with_out(GOOD["frame"], GOOD["matrices"], GOOD["out_size"], out=out)
+
+
+def test_rejects_read_only_out(warp_with_out):
+    out = np.zeros((2, 3, 8, 8), np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match=r"read-only$"):
+        warp_with_out(GOOD["frame"], GOOD["matrices"], GOOD["out_size"], out=out)
+
+
+# --- letterbox ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("src_hw", "dst", "kwargs", "out_hw", "pad"),
+    [
+        ((994, 1768), 640, dict(auto=True), (384, 640), (0, 12)),
+        ((994, 1768), 640, {}, (640, 640), (0, 140)),
+        ((1080, 1920), (384, 640), {}, (384, 640), (0, 12)),
+        ((100, 200), 640, dict(scaleup=False), (640, 640), (220, 270)),
+        ((101, 203), 640, dict(auto=True, stride=32), (320, 640), (0, 1)),
+    ],
+)
+def test_letterbox_geometry(src_hw, dst, kwargs, out_hw, pad):
+    """Golden values worked out by hand from ultralytics' LetterBox formula."""
+    lb = letterbox_matrix(src_hw, dst, **kwargs)
+    assert lb.out_hw == out_hw and lb.pad == pad
+
+
+def test_letterbox_1768x994_auto():
+    lb = letterbox_matrix((994, 1768), 640, auto=True)
+    assert lb.out_hw == (384, 640) and lb.pad == (0, 12)
+    assert lb.scale == (640 / 1768, 360 / 994)  # new size 640x360: per-axis factors differ
+
+
+@pytest.mark.parametrize("src_hw", [(994, 1768), (1080, 1920), (300, 301), (37, 53)])
+def test_letterbox_warp_matches_resize_and_pad(src_hw):
+    """The warp equals cv2.resize(INTER_LINEAR) + copyMakeBorder(114), away from the image edge.
+
+    cv2.resize replicates edge pixels, while the warp blends neighbours outside the frame with the
+    border value. When downscaling no sample falls outside the frame, so the two agree everywhere;
+    when upscaling by s they differ within about s / 2 pixels of the resized area's edge, on both
+    sides of it. That band is excluded; everything else is compared strictly.
+    """
+    frame = _frame(np.random.default_rng(11), *src_hw)
+    lb = letterbox_matrix(src_hw, 640)
+    (sx, sy), (left, top) = lb.scale, lb.pad
+    new_w, new_h = round(src_hw[1] * sx), round(src_hw[0] * sy)
+    got = affine_warp(frame, lb.matrix, lb.out_hw, channel_order="bgr", border_value=114)
+    got = got[0].transpose(1, 2, 0)  # (h, w, 3) BGR, raw pixel values
+
+    resized = cv2.resize(frame.astype(np.float32), (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    bottom, right = lb.out_hw[0] - new_h - top, lb.out_hw[1] - new_w - left
+    want = cv2.copyMakeBorder(
+        resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114)
+    )
+    band = int(np.ceil(max(sx, sy, 1.0) / 2)) + 1
+    ys, xs = np.mgrid[0 : lb.out_hw[0], 0 : lb.out_hw[1]]
+    near_edge = np.zeros(lb.out_hw, bool)
+    for edge in (left, left + new_w):
+        near_edge |= np.abs(xs - edge) < band
+    for edge in (top, top + new_h):
+        near_edge |= np.abs(ys - edge) < band
+    near_edge &= (xs >= left - band) & (xs < left + new_w + band)
+    near_edge &= (ys >= top - band) & (ys < top + new_h + band)
+    # cv2.resize computes its float32 result with float weights: 1e-3 of a pixel value.
+    np.testing.assert_allclose(got[~near_edge], want[~near_edge], rtol=0, atol=1e-3)
+    if max(sx, sy) <= 1.0:
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-3)
+
+
+def test_letterbox_matches_uint8_resize_within_rounding():
+    """ultralytics resizes the uint8 frame: cv2 rounds to uint8 (0.5) with 11-bit fixed-point
+    weights, so its image is within 1 pixel value of the exact warp."""
+    frame = _frame(np.random.default_rng(12), 994, 1768)
+    lb = letterbox_matrix(frame.shape[:2], 640, auto=True)
+    (left, top), (out_h, out_w) = lb.pad, lb.out_hw
+    resized = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_LINEAR)
+    want = cv2.copyMakeBorder(
+        resized,
+        top,
+        out_h - 360 - top,
+        left,
+        out_w - 640 - left,
+        cv2.BORDER_CONSTANT,
+        value=(114, 114, 114),
+    )
+    got = affine_warp(frame, lb.matrix, lb.out_hw, channel_order="bgr", border_value=114)
+    np.testing.assert_allclose(got[0].transpose(1, 2, 0), want, rtol=0, atol=1.0)
+
+
+def test_letterbox_to_source_inverts_matrix():
+    lb = letterbox_matrix((994, 1768), 640, auto=True)
+    rng = np.random.default_rng(13)
+    src = rng.uniform(-50, 1800, (100, 2))  # (N, 2) pixel-centre coordinates in the frame
+    dst = src @ lb.matrix[:, :2].T + lb.matrix[:, 2]  # pixel centres in the letterbox
+    points = np.concatenate([dst + 0.5, rng.uniform(size=(100, 1))], axis=1)  # continuous + score
+    before = points.copy()
+    back = lb.to_source(points)
+    np.testing.assert_allclose(back[:, :2] - 0.5, src, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(back[:, 2], points[:, 2])  # extra columns untouched
+    np.testing.assert_array_equal(points, before)  # input not modified
+    assert back is not points
+
+
+def test_letterbox_boxes_to_source():
+    lb = letterbox_matrix((994, 1768), 640, auto=True)
+    boxes = np.array([[0.0, 12.0, 640.0, 372.0], [320.0, 192.0, 330.0, 202.0]])  # letterbox xyxy
+    got = lb.boxes_to_source(boxes)
+    np.testing.assert_allclose(got[0], [0, 0, 1768, 994], atol=1e-9)  # the image's extent
+    np.testing.assert_allclose(got[1], lb.to_source(boxes[1].reshape(2, 2)).ravel())
+
+
+def test_letterbox_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="sizes and stride must be >= 1"):
+        letterbox_matrix((0, 10), 640)
+    with pytest.raises(ValueError, match="pair of integers"):
+        letterbox_matrix((10, 10, 3), 640)
