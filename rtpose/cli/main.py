@@ -130,6 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         stack.enter_context(stream)
         writer = jsonl = None
         if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
             w, h = stream.source.size
             writer = stack.enter_context(AnnotatedVideoWriter(args.out, stream.fps or 30.0, (w, h)))
         if args.jsonl is not None:
