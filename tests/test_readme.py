@@ -1,0 +1,21 @@
+"""The README's Python examples run as written (on the fetched sample video)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_has_python_examples():
+    assert len(BLOCKS) >= 2
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_readme_example_runs(index, sample_video, default_weights, capsys):
+    exec(compile(BLOCKS[index], f"README.md python block {index}", "exec"), {})
+    assert capsys.readouterr().out.strip(), "each example prints its result"
