@@ -46,14 +46,15 @@ def export_onnx(
         with warnings.catch_warnings(), torch.no_grad():
             # the tracer warns about shape arithmetic it records symbolically; that is intended
             warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-            # torch >= 2.9 deprecates this exporter; the dynamo exporter does not yet keep the
-            # anchor grid dynamic in height and width here, so we keep the proven path
+            # torch >= 2.9 deprecates the TorchScript exporter. The dynamo exporter also exports
+            # YOLO11-pose with dynamic batch/height/width (checked with torch 2.13, sizes declared
+            # as multiples of 32); moving to it is a follow-up, this path is the tested one.
             warnings.simplefilter("ignore", category=DeprecationWarning)
             torch.onnx.export(
                 module.eval(),
                 (x,),
                 tmp,
-                dynamo=False,  # the TorchScript exporter keeps shape arithmetic dynamic here
+                dynamo=False,  # TorchScript exporter: records shape arithmetic symbolically
                 input_names=[input_name],
                 output_names=[output_name],
                 dynamic_axes={input_name: axes, output_name: {0: "batch", **(output_axes or {})}},
