@@ -12,19 +12,17 @@ centres at integer coordinates.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import operator
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Literal, NamedTuple
 
 import numpy as np
 
-logger = logging.getLogger(__name__)
+from rtpose.ops._native import NativeLoader
+
 
 ChannelOrder = Literal["rgb", "bgr"]
 
@@ -32,44 +30,9 @@ ChannelOrder = Literal["rgb", "bgr"]
 _MAX_IMAGE_SIDE = 1 << 30
 
 
-class _NativeLoader:
-    """Imports ``rtpose._C`` on first use, keeps the reason it failed, warns once on fallback."""
+logger = logging.getLogger(__name__)
 
-    def __init__(self) -> None:
-        self._tried = False
-        self._module: ModuleType | None = None
-        self._error = ""
-        self._warned = False
-
-    def get(self) -> ModuleType | None:
-        if not self._tried:
-            self._tried = True
-            # The kernels use OpenMP. libgomp's default is to spin-wait after each parallel
-            # region, which steals the cores from the inference runtime that runs right after the
-            # warp; passive waiting costs nothing here (measured: model time 46.8 -> 44.6 ms/frame
-            # on 2 cores). setdefault: a user's own setting wins. Read when libgomp loads.
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-            try:
-                self._module = importlib.import_module("rtpose._C")
-            except ImportError as exc:
-                self._error = f"{type(exc).__name__}: {exc}"
-        return self._module
-
-    @property
-    def error(self) -> str:
-        return self._error
-
-    def warn_fallback(self) -> None:
-        if not self._warned:
-            self._warned = True
-            logger.warning(
-                "rtpose native extension rtpose._C is not available (%s); affine_warp uses the "
-                "slower numpy reference. Rebuild it with: pip install --no-build-isolation -e .",
-                self._error,
-            )
-
-
-_native = _NativeLoader()
+_native = NativeLoader("affine_warp", logger)
 
 
 def native_available() -> bool:

@@ -1,0 +1,7 @@
+// Temporary: registration of the GPU simcc_decode (being written).
+#include "bindings/common.h"
+#include "bindings/cuda_common.h"
+
+namespace rtpose::bindings {
+void bind_cuda_simcc_decode(py::module_& m) { (void)m; }
+}  // namespace rtpose::bindings
