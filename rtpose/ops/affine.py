@@ -23,7 +23,6 @@ import numpy as np
 
 from rtpose.ops._native import NativeLoader
 
-
 ChannelOrder = Literal["rgb", "bgr"]
 
 # Same limit as rtpose::kMaxImageSide in csrc/include/rtpose/affine_warp.h (int32 pixel indices).
