@@ -19,6 +19,7 @@ PYBIND11_MODULE(_C, m) {
 #else
   m.attr("has_openmp") = false;
 #endif
+  rtpose::bindings::bind_dlpack(m);
   rtpose::bindings::bind_affine_warp(m);
   rtpose::bindings::bind_box_affine(m);
   rtpose::bindings::bind_heatmap_decode(m);

@@ -46,6 +46,7 @@ inline std::string format_values(const std::vector<double>& values) {
 }
 
 // Registration functions, one per binding file.
+void bind_dlpack(py::module_& m);            // bindings/dlpack.cpp
 void bind_affine_warp(py::module_& m);       // bindings/affine_warp.cpp
 void bind_box_affine(py::module_& m);        // bindings/box_affine.cpp
 void bind_heatmap_decode(py::module_& m);    // bindings/heatmap_decode.cpp

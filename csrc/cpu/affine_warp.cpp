@@ -1,5 +1,6 @@
 // CPU implementation of rtpose::cpu::affine_warp (see rtpose/affine_warp.h for the contract).
 #include "rtpose/affine_warp.h"
+#include "rtpose/affine_warp_math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,21 +15,7 @@ namespace rtpose {
 
 std::int64_t invert_affine_maps(const double* forward, std::int64_t n, double* inverse) {
   for (std::int64_t i = 0; i < n; ++i) {
-    const double* m = forward + 6 * i;
-    double* inv = inverse + 6 * i;
-    const double det = m[0] * m[4] - m[1] * m[3];
-    if (det == 0.0 || !std::isfinite(det)) return i;
-    // Same formula as cv2.invertAffineTransform, so the numpy reference gets identical bits.
-    const double d = 1.0 / det;
-    inv[0] = m[4] * d;
-    inv[1] = -m[1] * d;
-    inv[3] = -m[3] * d;
-    inv[4] = m[0] * d;
-    inv[2] = -inv[0] * m[2] - inv[1] * m[5];
-    inv[5] = -inv[3] * m[2] - inv[4] * m[5];
-    for (int k = 0; k < 6; ++k) {
-      if (!std::isfinite(inv[k])) return i;
-    }
+    if (!invert_affine(forward + 6 * i, inverse + 6 * i)) return i;
   }
   return -1;
 }
@@ -254,10 +241,20 @@ void sample_row(const Kernel& k, const RowTaps& t, float* const planes[3]) {
 
 }  // namespace
 
-void affine_warp(const ImageView& frame, const double* inverse, std::int64_t n,
-                 const AffineWarpParams& params, float* out) {
-  const Kernel k = make_kernel(frame, params);
-  const bool packed = frame.stride_x == 3 && frame.stride_c == 1;
+void affine_warp(const ImageView* frames, const std::int32_t* frame_index,
+                 const double* inverse, std::int64_t n, const AffineWarpParams& params, void* out) {
+  // One set of constants per frame a crop reads.
+  std::int64_t num_frames = 1;
+  for (std::int64_t i = 0; frame_index != nullptr && i < n; ++i) {
+    num_frames = std::max<std::int64_t>(num_frames, std::int64_t{frame_index[i]} + 1);
+  }
+  std::vector<Kernel> kernels;
+  std::vector<char> packed;
+  for (std::int64_t f = 0; f < num_frames; ++f) {
+    kernels.push_back(make_kernel(frames[f], params));
+    packed.push_back(frames[f].stride_x == 3 && frames[f].stride_c == 1);
+  }
+  const bool half = params.out_dtype == DType::kFloat16;
   const std::int64_t out_h = params.out_h;
   const std::int64_t out_w = params.out_w;
   const std::int64_t plane = out_h * out_w;
@@ -267,11 +264,15 @@ void affine_warp(const ImageView& frame, const double* inverse, std::int64_t n,
   {
     RowTaps taps(out_w);
     std::int64_t columns_of = -1;  // crop whose axis-aligned column taps `taps` holds
+    // float16 output: a row is computed in float here, then rounded into the output.
+    std::vector<float> row_buffer(half ? static_cast<size_t>(3 * out_w) : 0);
     // One task per (crop, output row): balances one big letterbox and many small crops alike.
 #pragma omp for schedule(static)
     for (std::int64_t task = 0; task < rows; ++task) {
       const std::int64_t i = task / out_h;
       const std::int64_t y = task % out_h;
+      const std::int64_t f = frame_index != nullptr ? frame_index[i] : 0;
+      const Kernel& k = kernels[static_cast<size_t>(f)];
       const double* m = inverse + 6 * i;
       if (m[1] == 0.0 && m[3] == 0.0) {
         if (columns_of != i) axis_aligned_column_taps(k, m, taps);
@@ -281,12 +282,22 @@ void affine_warp(const ImageView& frame, const double* inverse, std::int64_t n,
         general_taps(k, m, y, taps);
         columns_of = -1;
       }
-      float* row = out + i * 3 * plane + y * out_w;
-      float* const planes[3] = {row, row + plane, row + 2 * plane};
-      if (packed) {
+      const std::int64_t offset = i * 3 * plane + y * out_w;
+      float* row = half ? row_buffer.data() : static_cast<float*>(out) + offset;
+      const std::int64_t step = half ? out_w : plane;
+      float* const planes[3] = {row, row + step, row + 2 * step};
+      if (packed[static_cast<size_t>(f)]) {
         sample_row<true>(k, taps, planes);
       } else {
         sample_row<false>(k, taps, planes);
+      }
+      if (half) {
+        auto* dst = static_cast<std::uint16_t*>(out) + offset;
+        for (int c = 0; c < 3; ++c) {
+          for (std::int64_t x = 0; x < out_w; ++x) {
+            dst[c * plane + x] = float_to_half_bits(planes[c][x]);
+          }
+        }
       }
     }
   }

@@ -1,5 +1,24 @@
-"""Image and keypoint ops: the Python face of csrc/ (C++ / CUDA) with numpy references."""
+"""Image and keypoint ops: the Python face of csrc/ (C++ and CUDA kernels) with numpy references.
 
-from rtpose.ops.affine import affine_warp, affine_warp_reference, letterbox_matrix, native_available
+Every op takes numpy arrays (C++ kernels, or the numpy reference when the extension is missing)
+or GPU arrays (cupy, torch, DALI, anything with ``__cuda_array_interface__`` or DLPack) plus a
+CUDA ``stream``; GPU results are :class:`DeviceArray` objects (or the caller's ``out``).
+"""
 
-__all__ = ["affine_warp", "affine_warp_reference", "letterbox_matrix", "native_available"]
+from rtpose.ops._device import DeviceArray, gpu_available
+from rtpose.ops.affine import affine_warp, affine_warp_reference, native_available
+from rtpose.ops.box_affine import BoxAffine, box_to_affine, box_to_affine_reference
+from rtpose.ops.letterbox import Letterbox, letterbox_matrix
+
+__all__ = [
+    "BoxAffine",
+    "DeviceArray",
+    "Letterbox",
+    "affine_warp",
+    "affine_warp_reference",
+    "box_to_affine",
+    "box_to_affine_reference",
+    "gpu_available",
+    "letterbox_matrix",
+    "native_available",
+]

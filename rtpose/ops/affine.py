@@ -1,33 +1,50 @@
-"""Batched affine warp (crop + resize + normalise + HWC→CHW) and the YOLO letterbox geometry.
+"""Batched affine warp: crop + resize + normalise + HWC→CHW in one pass, on the CPU or the GPU.
 
-``affine_warp`` turns one BGR uint8 frame into N normalised float32 crops in one pass; it runs the
-C++ kernel in ``rtpose._C`` when the extension is built and otherwise the numpy reference
-``affine_warp_reference``, which is also the test oracle. Sampling is exact bilinear with a
-constant border, the same as ``cv2.warpAffine(frame.astype(np.float32), M, ...,
-flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)``.
+``affine_warp`` turns BGR uint8 frames into N normalised float32 or float16 crops. Frames in
+host memory (numpy) run the C++ kernel of ``rtpose._C`` (or, without the extension, the numpy
+reference ``affine_warp_reference``, which is also the test oracle); frames in GPU memory (cupy,
+torch, DALI: anything with ``__cuda_array_interface__`` or DLPack) run the CUDA kernel on the
+given stream. The three give the same results (CPU vs CUDA bit for bit: they share the per-pixel
+code, csrc/include/rtpose/affine_warp_math.h).
 
+Sampling is exact bilinear with a constant border, the same as ``cv2.warpAffine(
+frame.astype(np.float32), M, ..., flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)``.
 Matrices are *forward* maps in the cv2 convention: ``dst = M @ [x_src, y_src, 1]`` with pixel
-centres at integer coordinates.
+centres at integer coordinates. A letterbox is the one-crop case (rtpose.ops.letterbox).
+
+Several frames (e.g. one per video stream) can feed one call: pass a list of frames (sizes may
+differ) or an (F, H, W, 3) array, and ``frame_index`` (N,) saying which frame each crop reads.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from rtpose.ops import _device
+from rtpose.ops._checks import describe as _describe
+from rtpose.ops._checks import maps as _maps
+from rtpose.ops._checks import pair as _pair
 from rtpose.ops._native import NativeLoader
+from rtpose.ops.letterbox import Letterbox, letterbox_matrix
+
+__all__ = [
+    "Letterbox",
+    "affine_warp",
+    "affine_warp_reference",
+    "letterbox_matrix",
+    "native_available",
+]
 
 ChannelOrder = Literal["rgb", "bgr"]
+OutDType = Literal["float32", "float16"]
 
-# Same limit as rtpose::kMaxImageSide in csrc/include/rtpose/affine_warp.h (int32 pixel indices).
+# Same limits as csrc/include/rtpose/affine_warp.h: int32 pixel indices; frames per GPU launch.
 _MAX_IMAGE_SIDE = 1 << 30
-
+_MAX_FRAMES_PER_GPU_CALL = 64
 
 logger = logging.getLogger(__name__)
 
@@ -39,63 +56,85 @@ def native_available() -> bool:
     return _native.get() is not None
 
 
-class _WarpArgs(NamedTuple):
-    frame: np.ndarray  # (H, W, 3) uint8, any strides
-    matrices: np.ndarray  # (N, 2, 3) float64, C-contiguous forward maps
+class _Params(NamedTuple):
     out_hw: tuple[int, int]
     mean: tuple[float, float, float]  # output channel order
     std: tuple[float, float, float]
     rgb: bool
     border_value: float
+    dtype: np.dtype  # float32 or float16
 
 
 def affine_warp(
-    frame: np.ndarray,
-    matrices: np.ndarray,
+    frames: Any,
+    matrices: Any,
     out_size: tuple[int, int],
     *,
+    frame_index: Any = None,
     mean: Sequence[float] = (0.0, 0.0, 0.0),
     std: Sequence[float] = (1.0, 1.0, 1.0),
     channel_order: ChannelOrder = "rgb",
     border_value: float = 0.0,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """Warps N crops out of one BGR frame into a normalised (N, 3, out_h, out_w) float32 batch.
+    dtype: OutDType = "float32",
+    stream: Any = None,
+    out: Any = None,
+) -> Any:
+    """Warps N crops out of BGR frames into a normalised (N, 3, out_h, out_w) batch.
 
     Args:
-        frame: (H, W, 3) uint8 BGR image as OpenCV decodes it; any strides (views are fine).
+        frames: one (H, W, 3) uint8 BGR frame as OpenCV decodes it, a sequence of them (sizes
+            may differ), or an (F, H, W, 3) array; any strides (views are fine). numpy arrays run
+            on the CPU; GPU arrays (cupy, torch, DALI...) run the CUDA kernel.
         matrices: (N, 2, 3) or (2, 3) forward maps, frame pixel -> crop pixel (cv2.warpAffine).
+            On the GPU they may also be a GPU array (float32/float64), e.g. from
+            :func:`rtpose.ops.box_to_affine`; a singular map there gives a crop filled with the
+            border value (the GPU cannot raise without waiting), on the CPU it raises.
         out_size: (out_h, out_w) of every crop.
+        frame_index: (N,) ints, the frame each crop reads; required with several frames.
         mean: per output channel, in pixel units (0..255); the crop holds (sample - mean) / std.
         std: per output channel, in pixel units, non-zero.
         channel_order: "rgb" (frame channels reversed) or "bgr" (as decoded).
         border_value: raw pixel value of every bilinear neighbour outside the frame (YOLO: 114).
-        out: optional (N, 3, out_h, out_w) float32 C-contiguous buffer to write in place.
+        dtype: "float32" or "float16" (rounded to nearest even) output.
+        stream: GPU only: the CUDA stream to queue the work on (see rtpose.ops._device);
+            None = the legacy default stream. Nothing waits for the work to finish.
+        out: optional C-contiguous (N, 3, out_h, out_w) buffer of ``dtype`` to write in place
+            (numpy for CPU frames, a GPU array for GPU frames).
 
     Returns:
-        (N, 3, out_h, out_w) float32, C-contiguous; ``out`` itself when given.
+        (N, 3, out_h, out_w) C-contiguous array of ``dtype``: numpy on the CPU, a
+        :class:`rtpose.ops.DeviceArray` (or ``out``) on the GPU.
     """
-    args = _validate(frame, matrices, out_size, mean, std, channel_order, border_value)
-    n = args.matrices.shape[0]
+    params = _params(out_size, mean, std, channel_order, border_value, dtype)
+    if _is_gpu_call(frames):
+        return _warp_gpu(frames, matrices, frame_index, params, stream, out)
+    if stream is not None:
+        raise ValueError("affine_warp: stream is only for GPU frames; these frames are host arrays")
+    frame_list = _host_frames(frames)
+    maps = _maps(matrices, None, op="affine_warp", name="matrices")
+    index = _frame_index(frame_index, len(maps), len(frame_list))
+    n = maps.shape[0]
     if out is not None:
-        _check_out(out, (n, 3, *args.out_hw))
+        _check_out(out, (n, 3, *params.out_hw), params.dtype)
     native = _native.get()
     if native is not None:
         # The extension checks singular maps itself, with the same message as _invert_affine.
-        out_h, out_w = args.out_hw
+        out_h, out_w = params.out_hw
         return native.affine_warp(
-            args.frame,
-            args.matrices,
+            frame_list,
+            maps,
+            index,
             out_h=out_h,
             out_w=out_w,
-            mean=args.mean,
-            std=args.std,
-            rgb=args.rgb,
-            border_value=args.border_value,
+            mean=params.mean,
+            std=params.std,
+            rgb=params.rgb,
+            border_value=params.border_value,
+            dtype=params.dtype.name,
             out=out,
         )
     _native.warn_fallback()
-    result = _warp_numpy(args)
+    result = _warp_numpy(frame_list, maps, index, params)
     if out is None:
         return result
     out[...] = result
@@ -103,39 +142,45 @@ def affine_warp(
 
 
 def affine_warp_reference(
-    frame: np.ndarray,
-    matrices: np.ndarray,
+    frames: Any,
+    matrices: Any,
     out_size: tuple[int, int],
     *,
+    frame_index: Any = None,
     mean: Sequence[float] = (0.0, 0.0, 0.0),
     std: Sequence[float] = (1.0, 1.0, 1.0),
     channel_order: ChannelOrder = "rgb",
     border_value: float = 0.0,
+    dtype: OutDType = "float32",
 ) -> np.ndarray:
     """Numpy reference of :func:`affine_warp` (float64 math): the test oracle and the fallback.
 
-    Same arguments and result as :func:`affine_warp`, without ``out``.
+    Same arguments and result as :func:`affine_warp` for host frames, without ``out``.
     """
-    args = _validate(frame, matrices, out_size, mean, std, channel_order, border_value)
-    return _warp_numpy(args)
+    params = _params(out_size, mean, std, channel_order, border_value, dtype)
+    frame_list = _host_frames(frames)
+    maps = _maps(matrices, None, op="affine_warp", name="matrices")
+    index = _frame_index(frame_index, len(maps), len(frame_list))
+    return _warp_numpy(frame_list, maps, index, params)
 
 
-def _warp_numpy(args: _WarpArgs) -> np.ndarray:
-    """The warp in float64 on validated arguments; returns (N, 3, out_h, out_w) float32."""
-    out_h, out_w = args.out_hw
-    inverse = _invert_affine(args.matrices)  # (N, 2, 3)
-    height, width = args.frame.shape[:2]
-    # One ring of border_value around the frame: every out-of-frame neighbour index is clipped
-    # onto it, which is exactly cv2's BORDER_CONSTANT per-neighbour rule.
-    padded = np.full((height + 2, width + 2, 3), args.border_value, dtype=np.float64)
-    padded[1:-1, 1:-1] = args.frame
-    if args.rgb:
-        padded = padded[..., ::-1]
-    mean = np.asarray(args.mean, dtype=np.float64)
-    std = np.asarray(args.std, dtype=np.float64)
+def _warp_numpy(
+    frames: list[np.ndarray], maps: np.ndarray, index: np.ndarray | None, params: _Params
+) -> np.ndarray:
+    """The warp in float64 on validated arguments; (N, 3, out_h, out_w) of params.dtype."""
+    out_h, out_w = params.out_hw
+    inverse = _invert_affine(maps)  # (N, 2, 3)
+    mean = np.asarray(params.mean, dtype=np.float64)
+    std = np.asarray(params.std, dtype=np.float64)
     ys, xs = np.mgrid[0:out_h, 0:out_w].astype(np.float64)  # (h, w) each
     result = np.empty((len(inverse), 3, out_h, out_w), dtype=np.float32)
+    padded_frames: dict[int, np.ndarray] = {}
     for i, m in enumerate(inverse):  # one crop at a time bounds the temporaries' memory
+        f = 0 if index is None else int(index[i])
+        if f not in padded_frames:
+            padded_frames[f] = _pad_frame(frames[f], params)
+        padded = padded_frames[f]
+        height, width = frames[f].shape[:2]
         sx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]  # (h, w) source coordinates
         sy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
         x0 = np.floor(sx)
@@ -151,7 +196,17 @@ def _warp_numpy(args: _WarpArgs) -> np.ndarray:
         bottom = (1 - fx) * padded[iy1, ix0] + fx * padded[iy1, ix1]
         sample = (1 - fy) * top + fy * bottom
         result[i] = ((sample - mean) / std).transpose(2, 0, 1)
-    return result
+    return result if params.dtype == np.float32 else result.astype(params.dtype)
+
+
+def _pad_frame(frame: np.ndarray, params: _Params) -> np.ndarray:
+    """The frame in float64 with one ring of border_value around it, in output channel order:
+    every out-of-frame neighbour index is clipped onto the ring, which is exactly cv2's
+    BORDER_CONSTANT per-neighbour rule."""
+    height, width = frame.shape[:2]
+    padded = np.full((height + 2, width + 2, 3), params.border_value, dtype=np.float64)
+    padded[1:-1, 1:-1] = frame
+    return padded[..., ::-1] if params.rgb else padded
 
 
 def _invert_affine(matrices: np.ndarray) -> np.ndarray:
@@ -178,22 +233,44 @@ def _invert_affine(matrices: np.ndarray) -> np.ndarray:
     return inv
 
 
-def _describe(a: np.ndarray) -> str:
-    return f"{a.dtype} {a.shape}"
+# --- validation (the checks of csrc/bindings/affine_warp.cpp, so every path rejects the same) --
 
 
-def _validate(
-    frame: np.ndarray,
-    matrices: np.ndarray,
-    out_size: tuple[int, int],
+def _params(
+    out_size: object,
     mean: Sequence[float],
     std: Sequence[float],
     channel_order: str,
     border_value: float,
-) -> _WarpArgs:
-    """The checks of csrc/bindings.cpp, so the native and numpy paths reject the same calls."""
-    frame = np.asarray(frame)  # no copy for an ndarray: its strides are kept
-    msg = "affine_warp: frame must be uint8 of shape (H, W, 3), got "
+    dtype: str,
+) -> _Params:
+    out_h, out_w = _pair("affine_warp: out_size", out_size)
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"affine_warp: out_size must be (out_h, out_w) >= 1, got {out_size!r}")
+    if channel_order not in ("rgb", "bgr"):
+        raise ValueError(
+            f"affine_warp: channel_order must be 'rgb' or 'bgr', got {channel_order!r}"
+        )
+    if dtype not in ("float32", "float16"):
+        raise ValueError(f"affine_warp: dtype must be 'float32' or 'float16', got {dtype!r}")
+    try:
+        border = float(border_value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"affine_warp: border_value must be a number, got {border_value!r}"
+        ) from exc
+    return _Params(
+        out_hw=(out_h, out_w),
+        mean=_channel_values("mean", mean, nonzero=False),
+        std=_channel_values("std", std, nonzero=True),
+        rgb=channel_order == "rgb",
+        border_value=border,
+        dtype=np.dtype(dtype),
+    )
+
+
+def _check_frame(frame: np.ndarray, name: str) -> None:
+    msg = f"affine_warp: {name} must be uint8 of shape (H, W, 3), got "
     if frame.dtype != np.uint8:
         raise TypeError(msg + _describe(frame))
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
@@ -203,44 +280,53 @@ def _validate(
             f"affine_warp: frame sides must be at most {_MAX_IMAGE_SIDE}, got {_describe(frame)}"
         )
 
-    matrices = np.asarray(matrices)
-    msg = "affine_warp: matrices must be a float or int array of shape (N, 2, 3) or (2, 3), got "
-    if matrices.dtype.kind not in "iuf":  # bool, complex, object, strings: caller mistakes
-        raise TypeError(msg + _describe(matrices))
-    if matrices.shape == (2, 3):
-        matrices = matrices[None]
-    if matrices.ndim != 3 or matrices.shape[1:] != (2, 3):
-        raise ValueError(msg + _describe(matrices))
-    matrices = np.ascontiguousarray(matrices, dtype=np.float64)
-    out_h, out_w = _pair("affine_warp: out_size", out_size)
-    if out_h < 1 or out_w < 1:
-        raise ValueError(f"affine_warp: out_size must be (out_h, out_w) >= 1, got {out_size!r}")
 
-    if channel_order not in ("rgb", "bgr"):
+def _host_frames(frames: Any) -> list[np.ndarray]:
+    """A list of validated (H, W, 3) uint8 host frames (views, no copies)."""
+    if isinstance(frames, list | tuple):
+        if not frames:
+            raise ValueError("affine_warp: frames must hold at least one frame, got an empty list")
+        frame_list = [np.asarray(f) for f in frames]
+        names = [f"frames[{i}]" for i in range(len(frame_list))]
+    else:
+        arr = np.asarray(frames)  # no copy for an ndarray: its strides are kept
+        if arr.ndim == 4:
+            if arr.shape[0] < 1:
+                raise ValueError(
+                    f"affine_warp: frames must hold at least one frame, got {_describe(arr)}"
+                )
+            frame_list = list(arr)
+            names = [f"frames[{i}]" for i in range(len(frame_list))]
+        else:
+            frame_list, names = [arr], ["frame"]
+    for frame, name in zip(frame_list, names):
+        _check_frame(frame, name)
+    return frame_list
+
+
+def _frame_index(frame_index: Any, n: int, num_frames: int) -> np.ndarray | None:
+    """(n,) int32 frame of each crop, checked; None for a single frame without an index."""
+    if frame_index is None:
+        if num_frames != 1:
+            raise ValueError(
+                f"affine_warp: frame_index is required with {num_frames} frames (which frame "
+                "each crop reads)"
+            )
+        return None
+    index = np.asarray(frame_index)
+    msg = f"affine_warp: frame_index must be an integer array of shape ({n},), got "
+    if index.dtype.kind not in "iu":
+        raise TypeError(msg + _describe(index))
+    if index.shape != (n,):
+        raise ValueError(msg + _describe(index))
+    bad = np.flatnonzero((index < 0) | (index >= num_frames))
+    if bad.size:
+        i = int(bad[0])
         raise ValueError(
-            f"affine_warp: channel_order must be 'rgb' or 'bgr', got {channel_order!r}"
+            f"affine_warp: frame_index[{i}] = {int(index[i])} is not a frame index in "
+            f"[0, {num_frames})"
         )
-    return _WarpArgs(
-        frame=frame,
-        matrices=matrices,
-        out_hw=(out_h, out_w),
-        mean=_channel_values("mean", mean, nonzero=False),
-        std=_channel_values("std", std, nonzero=True),
-        rgb=channel_order == "rgb",
-        border_value=float(border_value),
-    )
-
-
-def _pair(what: str, value: object) -> tuple[int, int]:
-    """(a, b) of integers from any 2-sequence of ints (tuple, list, numpy ints)."""
-    if not isinstance(value, Sequence | np.ndarray) or len(value) != 2:
-        raise ValueError(f"{what} must be a pair of integers (height, width), got {value!r}")
-    try:
-        return operator.index(value[0]), operator.index(value[1])
-    except TypeError as exc:
-        raise TypeError(
-            f"{what} must be a pair of integers (height, width), got {value!r}"
-        ) from exc
+    return index.astype(np.int32)
 
 
 def _channel_values(
@@ -262,11 +348,11 @@ def _channel_values(
     return (float(flat[0]), float(flat[1]), float(flat[2]))
 
 
-def _check_out(out: np.ndarray, shape: tuple[int, int, int, int]) -> None:
-    msg = f"affine_warp: out must be a C-contiguous, writeable float32 array of shape {shape}, got "
+def _check_out(out: object, shape: tuple[int, int, int, int], dtype: np.dtype) -> None:
+    msg = f"affine_warp: out must be a C-contiguous, writeable {dtype} array of shape {shape}, got "
     if not isinstance(out, np.ndarray):
         raise TypeError(msg + type(out).__name__)
-    if out.dtype != np.float32:
+    if out.dtype != dtype:
         raise TypeError(msg + _describe(out))
     if out.shape != shape:
         raise ValueError(msg + _describe(out))
@@ -276,110 +362,145 @@ def _check_out(out: np.ndarray, shape: tuple[int, int, int, int]) -> None:
         raise ValueError(msg + _describe(out) + ", read-only")
 
 
-@dataclass(frozen=True)
-class Letterbox:
-    """Geometry of a YOLO letterbox: resize keeping the aspect ratio, then pad.
+# --- GPU ----------------------------------------------------------------------------------------
 
-    Reproduces ultralytics' ``LetterBox`` (centred padding, cv2.resize INTER_LINEAR).
 
-    Attributes:
-        scale: (sx, sy) = (new_w / w, new_h / h), the per-axis resize factors.
-        pad: (left, top) padding in output pixels.
-        out_hw: (out_h, out_w) of the letterboxed image.
-    """
+def _is_gpu_call(frames: Any) -> bool:
+    if isinstance(frames, list | tuple):
+        flags = {_device.is_device_array(f) for f in frames}
+        if len(flags) > 1:
+            raise TypeError("affine_warp: frames mixes host and GPU arrays; pass all of one kind")
+        return flags == {True}
+    return _device.is_device_array(frames)
 
-    scale: tuple[float, float]
-    pad: tuple[int, int]
-    out_hw: tuple[int, int]
 
-    def __post_init__(self) -> None:
-        if not all(s > 0 and math.isfinite(s) for s in self.scale):
-            raise ValueError(f"Letterbox: scale must be positive and finite, got {self.scale}")
-        if min(self.out_hw) < 1:
-            raise ValueError(f"Letterbox: out_hw must be >= 1, got {self.out_hw}")
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """(2, 3) float64 forward map, source pixel -> letterbox pixel (pixel-centre convention).
-
-        cv2.resize samples with half-pixel centres, so a source pixel centre x maps to
-        sx * (x + 0.5) - 0.5, then the padding shifts it by ``left``.
-        """
-        (sx, sy), (left, top) = self.scale, self.pad
-        return np.array(
-            [[sx, 0.0, 0.5 * sx - 0.5 + left], [0.0, sy, 0.5 * sy - 0.5 + top]], dtype=np.float64
-        )
-
-    def to_source(self, points: np.ndarray) -> np.ndarray:
-        """Maps (..., 2+) x, y in letterbox continuous coordinates to source-image coordinates.
-
-        Continuous means pixel i covers [i, i + 1) (what detectors predict), so the map is
-        u_src = (u_dst - left) / sx. Columns after the first two (scores, ...) are copied as is.
-        Returns a new array (float64 unless ``points`` is already floating).
-        """
-        points = np.asarray(points)
-        if points.ndim < 1 or points.shape[-1] < 2:
-            raise ValueError(
-                f"Letterbox.to_source: points must have shape (..., 2+), got {points.shape}"
+def _gpu_frames(frames: Any, stream: int) -> list[tuple[_device.DeviceView, str]]:
+    """Views of every GPU frame: (H, W, 3) uint8, byte strides; an (F, H, W, 3) array splits."""
+    items = list(frames) if isinstance(frames, list | tuple) else [frames]
+    views: list[tuple[_device.DeviceView, str]] = []
+    for i, item in enumerate(items):
+        name = f"frames[{i}]" if isinstance(frames, list | tuple) else "frames"
+        view = _device.device_view(item, op="affine_warp", name=name, stream=stream)
+        if view.dtype != np.uint8:
+            raise TypeError(
+                f"affine_warp: {name} must be uint8 of shape (H, W, 3) or (F, H, W, 3), got "
+                f"{view.dtype} {view.shape}"
             )
-        dtype = points.dtype if np.issubdtype(points.dtype, np.floating) else np.float64
-        result = points.astype(dtype, copy=True)
-        (sx, sy), (left, top) = self.scale, self.pad
-        result[..., 0] = (points[..., 0] - left) / sx
-        result[..., 1] = (points[..., 1] - top) / sy
-        return result
-
-    def boxes_to_source(self, boxes: np.ndarray) -> np.ndarray:
-        """Maps (N, 4) x1, y1, x2, y2 boxes from letterbox to source-image coordinates."""
-        boxes = np.asarray(boxes)
-        if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"Letterbox.boxes_to_source: boxes must be (N, 4), got {boxes.shape}")
-        return self.to_source(boxes.reshape(-1, 2, 2)).reshape(boxes.shape)
-
-
-def letterbox_matrix(
-    src_hw: tuple[int, int],
-    dst_hw: int | tuple[int, int],
-    *,
-    auto: bool = False,
-    stride: int = 32,
-    scaleup: bool = True,
-) -> Letterbox:
-    """Letterbox geometry of ultralytics' ``LetterBox`` for a (h, w) image.
-
-    Args:
-        src_hw: (h, w) of the source frame.
-        dst_hw: target (h, w), or one int for a square target.
-        auto: pad only up to the next multiple of ``stride`` (minimal rectangle) instead of to
-            ``dst_hw``.
-        stride: the network stride used by ``auto``.
-        scaleup: allow enlarging; if False small images are only padded.
-
-    Returns:
-        A :class:`Letterbox`; ``affine_warp(frame, lb.matrix, lb.out_hw, border_value=114)`` is
-        ultralytics' image (they resize the uint8 frame, so theirs is rounded: within 1 pixel
-        value). When downscaling the two agree everywhere; when upscaling by s they differ within
-        about s / 2 pixels of the image's edge, where cv2.resize replicates edge pixels and the
-        warp blends them with the border.
-    """
-    h, w = _pair("letterbox_matrix: src_hw", src_hw)
-    if isinstance(dst_hw, int | np.integer):
-        dst_h = dst_w = operator.index(dst_hw)
-    else:
-        dst_h, dst_w = _pair("letterbox_matrix: dst_hw", dst_hw)
-    if min(h, w, dst_h, dst_w) < 1 or stride < 1:
+        if len(view.shape) == 4:
+            f_stride = view.strides[0]
+            for f in range(view.shape[0]):
+                sub = _device.DeviceView(
+                    view.ptr + f * f_stride,
+                    view.shape[1:],
+                    view.strides[1:],
+                    view.dtype,
+                    view.device,
+                    view.owner,
+                )
+                views.append((sub, f"{name}[{f}]"))
+        else:
+            views.append((view, name))
+    for view, name in views:
+        shape = view.shape
+        if len(shape) != 3 or shape[2] != 3 or shape[0] < 1 or shape[1] < 1:
+            raise ValueError(
+                f"affine_warp: {name} must be uint8 of shape (H, W, 3), got uint8 {shape}"
+            )
+    if not views:
+        raise ValueError("affine_warp: frames must hold at least one frame")
+    if len(views) > _MAX_FRAMES_PER_GPU_CALL:
         raise ValueError(
-            f"letterbox_matrix: sizes and stride must be >= 1, got src_hw={src_hw}, "
-            f"dst_hw={dst_hw}, stride={stride}"
+            f"affine_warp: at most {_MAX_FRAMES_PER_GPU_CALL} frames per GPU call, got "
+            f"{len(views)}; split the batch"
         )
-    r = min(dst_h / h, dst_w / w)
-    if not scaleup:
-        r = min(r, 1.0)
-    new_w, new_h = round(w * r), round(h * r)
-    dw, dh = dst_w - new_w, dst_h - new_h
-    if auto:
-        dw, dh = dw % stride, dh % stride
-    out_hw = (new_h + dh, new_w + dw)
-    # ultralytics splits odd padding as round(d / 2 - 0.1) before, the rest after.
-    left, top = round(dw / 2 - 0.1), round(dh / 2 - 0.1)
-    return Letterbox(scale=(new_w / w, new_h / h), pad=(left, top), out_hw=out_hw)
+    return views
+
+
+def _warp_gpu(
+    frames: Any, matrices: Any, frame_index: Any, params: _Params, stream: Any, out: Any
+) -> Any:
+    cuda = _device.cuda_ops("affine_warp")
+    handle = _device.stream_handle(stream)
+    frame_views = _gpu_frames(frames, handle)
+    device = _device.same_device(
+        [v for v, _ in frame_views], [n for _, n in frame_views], op="affine_warp"
+    )
+    keep: list[Any] = []  # uploaded parameters live until the launch is queued
+    if _device.is_device_array(matrices):
+        mview = _device.device_view(matrices, op="affine_warp", name="matrices", stream=handle)
+        if (
+            mview.dtype not in (np.float32, np.float64)
+            or len(mview.shape) != 3
+            or (mview.shape[1:] != (2, 3))
+        ):
+            raise ValueError(
+                "affine_warp: matrices must be float32 or float64 of shape (N, 2, 3), got "
+                f"{mview.dtype} {mview.shape}"
+            )
+        if not mview.c_contiguous:
+            raise ValueError("affine_warp: GPU matrices must be C-contiguous")
+        _device.same_device([frame_views[0][0], mview], ["frames", "matrices"], op="affine_warp")
+        n, forward_ptr, forward_f64 = mview.shape[0], mview.ptr, mview.dtype == np.float64
+    else:
+        host = _maps(matrices, None, op="affine_warp", name="matrices")
+        _invert_affine(host)  # raises for a singular map, as on the CPU
+        n = host.shape[0]
+        uploaded = _device.upload(host, device=device, stream=handle)
+        keep.append(uploaded)
+        forward_ptr, forward_f64 = uploaded.ptr, True
+    index_ptr = 0
+    if frame_index is None:
+        if len(frame_views) != 1:
+            raise ValueError(f"affine_warp: frame_index is required with {len(frame_views)} frames")
+    elif _device.is_device_array(frame_index):
+        iview = _device.device_view(
+            frame_index, op="affine_warp", name="frame_index", stream=handle
+        )
+        if iview.dtype != np.int32 or iview.shape != (n,) or not iview.c_contiguous:
+            raise ValueError(
+                f"affine_warp: a GPU frame_index must be C-contiguous int32 of shape ({n},), got "
+                f"{iview.dtype} {iview.shape} (its values are not checked on the GPU)"
+            )
+        index_ptr = iview.ptr
+    else:
+        index = _frame_index(frame_index, n, len(frame_views))
+        assert index is not None
+        uploaded_index = _device.upload(index, device=device, stream=handle)
+        keep.append(uploaded_index)
+        index_ptr = uploaded_index.ptr
+    shape = (n, 3, *params.out_hw)
+    if out is None:
+        result = _device.empty(shape, params.dtype, device=device, stream=handle)
+        out_ptr = result.ptr
+    else:
+        out_ptr = _device.check_out(
+            out,
+            op="affine_warp",
+            name="out",
+            shape=shape,
+            dtype=params.dtype,
+            device=device,
+            stream=handle,
+        ).ptr
+        result = out
+    out_h, out_w = params.out_hw
+    cuda.affine_warp(
+        # uint8: element strides are byte strides
+        [(v.ptr, v.shape[0], v.shape[1], *v.strides) for v, _ in frame_views],
+        index_ptr,
+        forward_ptr,
+        forward_f64,
+        n,
+        out_h,
+        out_w,
+        list(params.mean),
+        list(params.std),
+        params.rgb,
+        params.border_value,
+        0 if params.dtype == np.float32 else 1,
+        out_ptr,
+        device,
+        handle,
+    )
+    del keep  # stream-ordered frees: they wait for the kernel on the device, not on the host
+    return result

@@ -13,7 +13,7 @@ from rtpose.codecs.yolo import decode_yolo_pose
 from rtpose.engine.loader import load_yolo_backend
 from rtpose.models.zoo import get_model_info
 from rtpose.ops import affine_warp, letterbox_matrix
-from rtpose.ops.affine import Letterbox
+from rtpose.ops.letterbox import Letterbox
 from rtpose.pipeline.results import Person
 
 log = logging.getLogger(__name__)

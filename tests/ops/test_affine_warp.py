@@ -49,7 +49,9 @@ def _native_warp(
     """rtpose._C.affine_warp with the Python signature, bypassing the Python-side checks."""
     native, _ = _native_module()
     rgb = channel_order == "rgb"
-    return native.affine_warp(frame, matrices, *out_size, mean, std, rgb, border_value, out)
+    return native.affine_warp(
+        [frame], matrices, None, *out_size, mean, std, rgb, border_value, "float32", out
+    )
 
 
 def _require_native() -> None:
@@ -323,19 +325,21 @@ GOOD = dict(
 BAD_ARGS = [  # argument overrides, error, message pattern
     pytest.param(
         dict(frame=np.zeros((480, 640), np.float32)), TypeError,
-        r"frame must be uint8 of shape \(H, W, 3\), got float32 \(480, 640\)", id="frame-dtype",
+        r"frames?(\[0\])? must be uint8 of shape \(H, W, 3\), got float32 \(480, 640\)",
+        id="frame-dtype",
     ),
     pytest.param(
         dict(frame=np.zeros((480, 640), np.uint8)), ValueError,
-        r"frame must be uint8 of shape \(H, W, 3\), got uint8 \(480, 640\)", id="frame-2d",
+        r"frames?(\[0\])? must be uint8 of shape \(H, W, 3\), got uint8 \(480, 640\)",
+        id="frame-2d",
     ),
     pytest.param(
         dict(frame=np.zeros((480, 640, 4), np.uint8)), ValueError,
-        r"frame must be .*got uint8 \(480, 640, 4\)", id="frame-4-channels",
+        r"frames?(\[0\])? must be .*got uint8 \(480, 640, 4\)", id="frame-4-channels",
     ),
     pytest.param(
         dict(frame=np.zeros((0, 640, 3), np.uint8)), ValueError,
-        r"frame must be .*got uint8 \(0, 640, 3\)", id="frame-empty",
+        r"frames?(\[0\])? must be .*got uint8 \(0, 640, 3\)", id="frame-empty",
     ),
     pytest.param(
         dict(matrices=np.ones((2, 2, 3), bool)), TypeError,
