@@ -53,3 +53,15 @@ def _isolated_onnx_cache(tmp_path_factory):
         os.environ.pop("RTPOSE_HOME", None)
     else:
         os.environ["RTPOSE_HOME"] = old
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` run only where rtpose._C has CUDA kernels and a GPU is present."""
+    from rtpose.ops._device import gpu_available
+
+    if gpu_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU and rtpose._C built with CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -19,7 +19,7 @@ import pytest
 
 from rtpose.ops import affine
 from rtpose.ops._native import NativeLoader
-from rtpose.ops.affine import affine_warp, affine_warp_reference, letterbox_matrix
+from rtpose.ops.affine import affine_warp, affine_warp_reference
 
 IMAGENET = ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))  # RGB mean, std in pixel units
 YOLO = ((0.0, 0.0, 0.0), (255.0, 255.0, 255.0))
@@ -413,111 +413,150 @@ def test_rejects_read_only_out(warp_with_out):
         warp_with_out(GOOD["frame"], GOOD["matrices"], GOOD["out_size"], out=out)
 
 
-# --- letterbox ---------------------------------------------------------------------------------
+# --- float16 output ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("src_hw", "dst", "kwargs", "out_hw", "pad"),
+    "std",
     [
-        ((994, 1768), 640, dict(auto=True), (384, 640), (0, 12)),
-        ((994, 1768), 640, {}, (640, 640), (0, 140)),
-        ((1080, 1920), (384, 640), {}, (384, 640), (0, 12)),
-        ((100, 200), 640, dict(scaleup=False), (640, 640), (220, 270)),
-        ((101, 203), 640, dict(auto=True, stride=32), (320, 640), (0, 1)),
+        pytest.param(1.0, id="normal"),
+        pytest.param(1e-3, id="overflow-to-inf"),  # |values| up to 2.5e5 > 65504
+        pytest.param(1e6, id="subnormal"),  # |values| <= 2.6e-4: many below 6.1e-5
+        pytest.param(1e9, id="underflow-to-zero"),
     ],
 )
-def test_letterbox_geometry(src_hw, dst, kwargs, out_hw, pad):
-    """Golden values worked out by hand from ultralytics' LetterBox formula."""
-    lb = letterbox_matrix(src_hw, dst, **kwargs)
-    assert lb.out_hw == out_hw and lb.pad == pad
+def test_float16_is_float32_rounded_to_nearest_even(std):
+    """The C++ kernel computes in float32 and rounds once to float16 (its own bit conversion):
+    bit for bit numpy's astype(float16) of the float32 result, also for inf, subnormals, 0."""
+    _require_native()
+    rng = np.random.default_rng(20)
+    frame, maps = _frame(rng, 50, 60), _random_maps(rng, (50, 60), (13, 17), 4)
+    kw = dict(mean=(127.0, 128.0, 129.0), std=(std, std, std), border_value=300.0)
+    half = affine_warp(frame, maps, (13, 17), dtype="float16", **kw)
+    single = affine_warp(frame, maps, (13, 17), **kw)
+    assert half.dtype == np.float16 and half.shape == (4, 3, 13, 17)
+    with np.errstate(over="ignore"):  # the overflow-to-inf case overflows on purpose
+        expected = single.astype(np.float16)
+    np.testing.assert_array_equal(half.view(np.uint16), expected.view(np.uint16))
 
 
-def test_letterbox_1768x994_auto():
-    lb = letterbox_matrix((994, 1768), 640, auto=True)
-    assert lb.out_hw == (384, 640) and lb.pad == (0, 12)
-    assert lb.scale == (640 / 1768, 360 / 994)  # new size 640x360: per-axis factors differ
+def test_float16_reference_and_out():
+    rng = np.random.default_rng(21)
+    frame, maps = _frame(rng, 40, 30), _random_maps(rng, (40, 30), (9, 11), 3)
+    kw = dict(mean=IMAGENET[0], std=IMAGENET[1])
+    reference = affine_warp_reference(frame, maps, (9, 11), dtype="float16", **kw)
+    assert reference.dtype == np.float16
+    out = np.empty((3, 3, 9, 11), np.float16)
+    got = affine_warp(frame, maps, (9, 11), dtype="float16", out=out, **kw)
+    assert got is out
+    # float32 (C++) vs float64 (numpy) before rounding: at most one float16 step apart.
+    np.testing.assert_allclose(out, reference, rtol=1e-3, atol=1e-3)
+    with pytest.raises(TypeError, match=r"out must be a C-contiguous, writeable float16 array"):
+        affine_warp(frame, maps, (9, 11), dtype="float16", out=np.empty((3, 3, 9, 11), np.float32))
+    with pytest.raises(ValueError, match=r"dtype must be 'float32' or 'float16', got 'int8'"):
+        affine_warp(frame, maps, (9, 11), dtype="int8")
 
 
-@pytest.mark.parametrize("src_hw", [(994, 1768), (1080, 1920), (300, 301), (37, 53)])
-def test_letterbox_warp_matches_resize_and_pad(src_hw):
-    """The warp equals cv2.resize(INTER_LINEAR) + copyMakeBorder(114), away from the image edge.
+# --- several frames in one call ------------------------------------------------------------------
 
-    cv2.resize replicates edge pixels, while the warp blends neighbours outside the frame with the
-    border value. When downscaling no sample falls outside the frame, so the two agree everywhere;
-    when upscaling by s they differ within about s / 2 pixels of the resized area's edge, on both
-    sides of it. That band is excluded; everything else is compared strictly.
-    """
-    frame = _frame(np.random.default_rng(11), *src_hw)
-    lb = letterbox_matrix(src_hw, 640)
-    (sx, sy), (left, top) = lb.scale, lb.pad
-    new_w, new_h = round(src_hw[1] * sx), round(src_hw[0] * sy)
-    got = affine_warp(frame, lb.matrix, lb.out_hw, channel_order="bgr", border_value=114)
-    got = got[0].transpose(1, 2, 0)  # (h, w, 3) BGR, raw pixel values
 
-    resized = cv2.resize(frame.astype(np.float32), (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    bottom, right = lb.out_hw[0] - new_h - top, lb.out_hw[1] - new_w - left
-    want = cv2.copyMakeBorder(
-        resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114)
+@pytest.mark.parametrize("implementation", ["native", "numpy"])
+def test_multi_frame_equals_one_call_per_frame(implementation):
+    if implementation == "native":
+        _require_native()
+    fn = affine_warp if implementation == "native" else affine_warp_reference
+    rng = np.random.default_rng(22)
+    sizes = [(40, 50), (31, 23), (64, 48)]
+    frames = [_frame(rng, *hw) for hw in sizes]
+    frames[1] = frames[1][::-1]  # a negative-stride view among them
+    index = np.array([2, 0, 1, 2, 0, 0], np.int64)
+    maps = np.stack([_random_maps(rng, sizes[f], (10, 12), 1)[0] for f in index])
+    kw = dict(mean=IMAGENET[0], std=IMAGENET[1], border_value=114.0)
+    got = fn(frames, maps, (10, 12), frame_index=index, **kw)
+    expected = np.concatenate(
+        [fn(frames[f], maps[i : i + 1], (10, 12), **kw) for i, f in enumerate(index)]
     )
-    band = int(np.ceil(max(sx, sy, 1.0) / 2)) + 1
-    ys, xs = np.mgrid[0 : lb.out_hw[0], 0 : lb.out_hw[1]]
-    near_edge = np.zeros(lb.out_hw, bool)
-    for edge in (left, left + new_w):
-        near_edge |= np.abs(xs - edge) < band
-    for edge in (top, top + new_h):
-        near_edge |= np.abs(ys - edge) < band
-    near_edge &= (xs >= left - band) & (xs < left + new_w + band)
-    near_edge &= (ys >= top - band) & (ys < top + new_h + band)
-    # cv2.resize computes its float32 result with float weights: 1e-3 of a pixel value.
-    np.testing.assert_allclose(got[~near_edge], want[~near_edge], rtol=0, atol=1e-3)
-    if max(sx, sy) <= 1.0:
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-3)
+    np.testing.assert_array_equal(got, expected)
 
 
-def test_letterbox_matches_uint8_resize_within_rounding():
-    """ultralytics resizes the uint8 frame: cv2 rounds to uint8 (0.5) with 11-bit fixed-point
-    weights, so its image is within 1 pixel value of the exact warp."""
-    frame = _frame(np.random.default_rng(12), 994, 1768)
-    lb = letterbox_matrix(frame.shape[:2], 640, auto=True)
-    (left, top), (out_h, out_w) = lb.pad, lb.out_hw
-    resized = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_LINEAR)
-    want = cv2.copyMakeBorder(
-        resized,
-        top,
-        out_h - 360 - top,
-        left,
-        out_w - 640 - left,
-        cv2.BORDER_CONSTANT,
-        value=(114, 114, 114),
+def test_multi_frame_array_form_and_matches_reference():
+    _require_native()
+    rng = np.random.default_rng(23)
+    frames = np.stack([_frame(rng, 30, 40) for _ in range(3)])  # (F, H, W, 3)
+    index = np.array([1, 1, 0, 2], np.int32)
+    maps = _random_maps(rng, (30, 40), (8, 9), 4)
+    got = affine_warp(frames, maps, (8, 9), frame_index=index)
+    np.testing.assert_allclose(
+        got, affine_warp_reference(frames, maps, (8, 9), frame_index=index), rtol=0, atol=1e-4
     )
-    got = affine_warp(frame, lb.matrix, lb.out_hw, channel_order="bgr", border_value=114)
-    np.testing.assert_allclose(got[0].transpose(1, 2, 0), want, rtol=0, atol=1.0)
+    # The native binding takes the same list the Python layer builds.
+    native, _ = _native_module()
+    direct = native.affine_warp(
+        list(frames), maps, index, 8, 9, (0, 0, 0), (1, 1, 1), True, 0.0, "float32"
+    )
+    np.testing.assert_array_equal(direct, got)
 
 
-def test_letterbox_to_source_inverts_matrix():
-    lb = letterbox_matrix((994, 1768), 640, auto=True)
-    rng = np.random.default_rng(13)
-    src = rng.uniform(-50, 1800, (100, 2))  # (N, 2) pixel-centre coordinates in the frame
-    dst = src @ lb.matrix[:, :2].T + lb.matrix[:, 2]  # pixel centres in the letterbox
-    points = np.concatenate([dst + 0.5, rng.uniform(size=(100, 1))], axis=1)  # continuous + score
-    before = points.copy()
-    back = lb.to_source(points)
-    np.testing.assert_allclose(back[:, :2] - 0.5, src, rtol=0, atol=1e-9)
-    np.testing.assert_array_equal(back[:, 2], points[:, 2])  # extra columns untouched
-    np.testing.assert_array_equal(points, before)  # input not modified
-    assert back is not points
+@pytest.mark.parametrize(
+    ("frames", "index", "error", "match"),
+    [
+        ("two", None, ValueError, r"frame_index is required with 2 frames"),
+        ("two", [0, 2], ValueError, r"frame_index\[1\] = 2 is not a frame index in \[0, 2\)"),
+        ("two", [0, -1], ValueError, r"frame_index\[1\] = -1 is not a frame index"),
+        ("two", [0], ValueError, r"frame_index must be an integer array of shape \(2,\)"),
+        ("two", [0.0, 1.0], TypeError, r"frame_index must be an integer array"),
+        ("empty", None, ValueError, r"frames must hold at least one frame"),
+        ("bad-second", [0, 1], TypeError, r"frames\[1\] must be uint8 of shape \(H, W, 3\)"),
+    ],
+)
+def test_multi_frame_rejects_bad_arguments(warp_impl, frames, index, error, match):
+    rng = np.random.default_rng(24)
+    good = _frame(rng, 20, 20)
+    frame_list = {
+        "two": [good, good],
+        "empty": [],
+        "bad-second": [good, good.astype(np.float32)],
+    }[frames]
+    maps = _random_maps(rng, (20, 20), (5, 5), 2)
+    with pytest.raises(error, match=r"^affine_warp: " + match):
+        warp_impl(frame_list, maps, (5, 5), frame_index=index)
 
 
-def test_letterbox_boxes_to_source():
-    lb = letterbox_matrix((994, 1768), 640, auto=True)
-    boxes = np.array([[0.0, 12.0, 640.0, 372.0], [320.0, 192.0, 330.0, 202.0]])  # letterbox xyxy
-    got = lb.boxes_to_source(boxes)
-    np.testing.assert_allclose(got[0], [0, 0, 1768, 994], atol=1e-9)  # the image's extent
-    np.testing.assert_allclose(got[1], lb.to_source(boxes[1].reshape(2, 2)).ravel())
+@pytest.fixture(params=["native", "numpy"])
+def warp_impl(request) -> Warp:
+    """affine_warp (native) and affine_warp_reference, with the public signature."""
+    if request.param == "native":
+        _require_native()
+        return affine_warp
+    return affine_warp_reference
 
 
-def test_letterbox_rejects_bad_sizes():
-    with pytest.raises(ValueError, match="sizes and stride must be >= 1"):
-        letterbox_matrix((0, 10), 640)
-    with pytest.raises(ValueError, match="pair of integers"):
-        letterbox_matrix((10, 10, 3), 640)
+def test_native_binding_rejects_bad_frame_index():
+    """A direct call of rtpose._C cannot read out of bounds: it checks the indices itself."""
+    _require_native()
+    native, _ = _native_module()
+    frame = np.zeros((10, 10, 3), np.uint8)
+    maps = np.tile(np.eye(2, 3), (2, 1, 1))
+    args = (maps, np.array([0, 5]), 4, 4, (0, 0, 0), (1, 1, 1), True, 0.0, "float32")
+    with pytest.raises(ValueError, match=r"frame_index\[1\] = 5 is not a frame index in \[0, 1\)"):
+        native.affine_warp([frame], *args)
+    with pytest.raises(ValueError, match=r"frame_index is required with 2 frames"):
+        native.affine_warp([frame, frame], maps, None, 4, 4, (0, 0, 0), (1, 1, 1), True, 0.0,
+                           "float32")  # fmt: skip
+
+
+def test_gpu_arrays_without_a_gpu_fail_clearly(monkeypatch):
+    """A CUDA array on a machine where the GPU path cannot run: a clear error, no crash."""
+    from rtpose.errors import BackendUnavailableError
+    from rtpose.ops import _device
+
+    if _device.gpu_available():
+        pytest.skip("this machine has a usable GPU")
+
+    class FakeCudaArray:
+        __cuda_array_interface__ = {  # noqa: RUF012
+            "shape": (10, 10, 3), "typestr": "|u1", "data": (1 << 40, False), "version": 3,
+        }  # fmt: skip
+
+    with pytest.raises(BackendUnavailableError, match=r"^affine_warp: got a GPU array, but "):
+        affine_warp(FakeCudaArray(), np.eye(2, 3), (4, 4))
