@@ -102,20 +102,23 @@ def test_dlpack_capsule_round_trip_keeps_the_owner_alive():
     owner = np.arange(12, dtype=np.int16).reshape(3, 4)
     data = owner.ctypes.data
 
-    capsule = native.dlpack_capsule(owner, data, [3, 4], [4, 1], 0, 16, 1, 0)
-
     class Producer:
+        def __init__(self, capsule):
+            self.capsule = capsule
+
         def __dlpack__(self, stream=None, **kwargs):
-            return capsule
+            return self.capsule
 
         def __dlpack_device__(self):
             return (1, 0)
 
-    imported = np.from_dlpack(Producer())
+    imported = np.from_dlpack(
+        Producer(native.dlpack_capsule(owner, data, [3, 4], [4, 1], 0, 16, 1, 0))
+    )
     assert imported.dtype == np.int16 and imported.shape == (3, 4)
     assert imported.ctypes.data == data  # shared, not copied
     np.testing.assert_array_equal(imported, np.arange(12).reshape(3, 4))
-    del owner, capsule
+    del owner
     gc.collect()
     np.testing.assert_array_equal(imported, np.arange(12).reshape(3, 4))  # still alive
     # An unconsumed capsule releases its owner when collected (no leak, no crash).
