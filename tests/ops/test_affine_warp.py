@@ -560,3 +560,103 @@ def test_gpu_arrays_without_a_gpu_fail_clearly(monkeypatch):
 
     with pytest.raises(BackendUnavailableError, match=r"^affine_warp: got a GPU array, but "):
         affine_warp(FakeCudaArray(), np.eye(2, 3), (4, 4))
+
+
+# --- CUDA (marker gpu: skipped without a GPU) ----------------------------------------------------
+
+
+def _gpu_warp_case(rng, n=16):
+    frame = _frame(rng, 300, 400)
+    maps = np.concatenate(
+        [
+            _random_maps(rng, (300, 400), (64, 48), n // 2),
+            _random_maps(rng, (300, 400), (64, 48), n - n // 2, axis_aligned=True),
+        ]
+    )
+    return frame, maps
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("channel_order", ["rgb", "bgr"])
+def test_gpu_matches_cpu_bitwise(dtype, channel_order):
+    """CUDA and C++ share the per-pixel code (affine_warp_math.h) and avoid FMA contraction."""
+    from rtpose.ops import _device
+
+    rng = np.random.default_rng(30)
+    frame, maps = _gpu_warp_case(rng)
+    kw = dict(mean=IMAGENET[0], std=IMAGENET[1], channel_order=channel_order,
+              border_value=114.0, dtype=dtype)  # fmt: skip
+    cpu = affine_warp(frame, maps, (64, 48), **kw)
+    gpu = affine_warp(_device.upload(frame, device=0, stream=0), maps, (64, 48), **kw)
+    assert isinstance(gpu, _device.DeviceArray) and gpu.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(gpu.get(), cpu)
+
+
+@pytest.mark.gpu
+def test_gpu_multi_frame_device_index_matrices_and_out():
+    from rtpose.ops import _device, box_to_affine
+
+    rng = np.random.default_rng(31)
+    frames = [_frame(rng, 120, 160), _frame(rng, 90, 70)]
+    boxes = np.array([[10, 20, 60, 100], [5, 5, 50, 80], [30, 10, 150, 110.0]])
+    index = np.array([0, 1, 0], np.int32)
+    cpu = affine_warp(frames, box_to_affine(boxes, (64, 48)).forward, (64, 48), frame_index=index)
+    dev_frames = [_device.upload(f, device=0, stream=0) for f in frames]
+    dev_maps = box_to_affine(_device.upload(boxes, device=0, stream=0), (64, 48)).forward
+    out = _device.empty((3, 3, 64, 48), np.float32, device=0, stream=0)
+    got = affine_warp(
+        dev_frames, dev_maps, (64, 48), frame_index=_device.upload(index, device=0, stream=0),
+        out=out,
+    )  # fmt: skip
+    assert got is out
+    np.testing.assert_array_equal(out.get(), cpu)
+    # float32 device matrices and a host frame_index.
+    maps32 = box_to_affine(boxes, (64, 48)).forward.astype(np.float32)
+    got32 = affine_warp(dev_frames, _device.upload(maps32, device=0, stream=0), (64, 48),
+                        frame_index=index)  # fmt: skip
+    np.testing.assert_array_equal(got32.get(), affine_warp(frames, maps32, (64, 48),
+                                                           frame_index=index))  # fmt: skip
+
+
+@pytest.mark.gpu
+def test_gpu_edge_cases():
+    from rtpose.ops import _device
+
+    rng = np.random.default_rng(32)
+    frame = _device.upload(_frame(rng, 50, 60), device=0, stream=0)
+    empty = affine_warp(frame, np.zeros((0, 2, 3)), (8, 8))
+    assert empty.shape == (0, 3, 8, 8)
+    # A singular map on the device cannot raise: its crop is the border value.
+    singular = _device.upload(np.zeros((1, 2, 3)), device=0, stream=0)
+    filled = affine_warp(frame, singular, (4, 5), mean=(1, 2, 3), std=(2, 2, 2), border_value=9)
+    np.testing.assert_array_equal(filled.get()[0, :, 0, 0], [(9 - 1) / 2, (9 - 2) / 2, (9 - 3) / 2])
+    with pytest.raises(ValueError, match=r"matrices\[0\] is not invertible"):
+        affine_warp(frame, np.zeros((1, 2, 3)), (4, 5))  # host maps are checked on the host
+
+
+@pytest.mark.gpu
+def test_gpu_strided_frames_and_interop():
+    cp = pytest.importorskip("cupy")
+    rng = np.random.default_rng(33)
+    host = _frame(rng, 200, 260)
+    maps = _random_maps(rng, (100, 130), (32, 24), 6)
+    view_host = host[50:150, ::-2]  # offset, negative and non-unit strides
+    view_dev = cp.asarray(host)[50:150, ::-2]
+    cpu = affine_warp(view_host, maps, (32, 24), dtype="float16")
+    gpu = affine_warp(view_dev, maps, (32, 24), dtype="float16")
+    np.testing.assert_array_equal(cp.asarray(gpu).get(), cpu)  # via __cuda_array_interface__
+
+    class DlpackOnly:  # a producer that speaks only DLPack
+        def __init__(self, array):
+            self.array = array
+
+        def __dlpack__(self, stream=None, **kwargs):
+            return self.array.__dlpack__(stream=stream)
+
+        def __dlpack_device__(self):
+            return self.array.__dlpack_device__()
+
+    contiguous = cp.ascontiguousarray(view_dev)
+    via_dlpack = affine_warp(DlpackOnly(contiguous), maps, (32, 24), dtype="float16")
+    np.testing.assert_array_equal(cp.from_dlpack(via_dlpack).get(), cpu)

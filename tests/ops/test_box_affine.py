@@ -130,3 +130,25 @@ def test_fallback_warns_once(monkeypatch, caplog):
         box_to_affine(boxes, (256, 192))
     assert sum("numpy reference" in r.getMessage() for r in caplog.records) == 1
     np.testing.assert_array_equal(got.inverse, box_to_affine_reference(boxes, (256, 192)).inverse)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gpu_matches_cpu_bitwise(dtype):
+    from rtpose.ops import _device
+
+    boxes = _boxes(np.random.default_rng(4), 300).astype(dtype)
+    cpu = box_to_affine(boxes, (256, 192))
+    gpu = box_to_affine(_device.upload(boxes, device=0, stream=0), (256, 192))
+    np.testing.assert_array_equal(gpu.forward.get(), cpu.forward)
+    np.testing.assert_array_equal(gpu.inverse.get(), cpu.inverse)
+
+
+@pytest.mark.gpu
+def test_gpu_strided_rows_and_empty():
+    cp = pytest.importorskip("cupy")
+    table = np.concatenate([_boxes(np.random.default_rng(5), 40), np.ones((40, 2))], axis=1)
+    gpu = box_to_affine(cp.asarray(table.astype(np.float32))[:, :4], (256, 192))  # rows 6 apart
+    cpu = box_to_affine(table[:, :4].astype(np.float32), (256, 192))
+    np.testing.assert_array_equal(cp.asarray(gpu.inverse).get(), cpu.inverse)
+    assert box_to_affine(cp.zeros((0, 4)), (256, 192)).forward.shape == (0, 2, 3)
