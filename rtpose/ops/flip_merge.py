@@ -177,7 +177,7 @@ def _validate(
 
 def _aligned(a: np.ndarray) -> np.ndarray:
     """The kernels read whole, aligned elements; rare unaligned views are copied."""
-    return a if a.flags.aligned else np.ascontiguousarray(a)
+    return a if a.flags.aligned else a.copy()  # ascontiguousarray would keep the address
 
 
 def flip_index_array(flip_indices: Any, k: int) -> np.ndarray:
@@ -245,7 +245,11 @@ def _flip_merge_gpu(
     host_index = None
     if _device.is_device_array(flip_indices):
         index = _device.device_view(flip_indices, op=op, name="flip_indices", stream=handle)
-        if index.dtype != np.int32 or tuple(index.shape) != (k,) or not index.c_contiguous:
+        if (
+            index.dtype != np.int32
+            or tuple(index.shape) != (k,)
+            or (k > 1 and index.strides[0] != 1)
+        ):
             raise ValueError(
                 f"flip_merge: flip_indices on the GPU must be a contiguous int32 array of shape "
                 f"({k},), got {_describe(index)}; or pass a host sequence"
@@ -254,7 +258,7 @@ def _flip_merge_gpu(
         names.append("flip_indices")
     else:
         host_index = flip_index_array(flip_indices, k)
-    device = _device.same_device(views, names, op=op)
+    device = one_device(views, names, op=op)
     if out is None:
         result = _device.empty(a.shape, a.dtype, device=device, stream=handle)
         out_ptr = result.ptr
@@ -288,6 +292,15 @@ def _flip_merge_gpu(
         handle,
     )
     return result
+
+
+def one_device(views: Sequence[Any], names: Sequence[str], *, op: str) -> int:
+    """The CUDA device all non-empty ``views`` (DeviceView) live on; ValueError when they differ."""
+    devices = {v.device for v in views if int(np.prod(v.shape)) > 0}
+    if len(devices) > 1:
+        where = ", ".join(f"{n} on device {v.device}" for n, v in zip(names, views))
+        raise ValueError(f"{op}: all GPU arrays must be on one device, got {where}")
+    return devices.pop() if devices else views[0].device
 
 
 def _strides4(view: Any) -> tuple[int, int, int, int]:

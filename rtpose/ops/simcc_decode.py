@@ -29,6 +29,7 @@ import numpy as np
 
 from rtpose.ops import _device
 from rtpose.ops._native import NativeLoader
+from rtpose.ops.flip_merge import one_device
 
 logger = logging.getLogger(__name__)
 
@@ -218,8 +219,8 @@ def _validate(
     if squeeze:
         x, y = x[None], y[None]
     # The kernels read whole, aligned elements; rare unaligned views are copied.
-    x = x if x.flags.aligned else np.ascontiguousarray(x)
-    y = y if y.flags.aligned else np.ascontiguousarray(y)
+    x = x if x.flags.aligned else x.copy()  # ascontiguousarray would keep the address
+    y = y if y.flags.aligned else y.copy()
     return x, y, _transforms(transforms, x.shape[0]), ratio, squeeze
 
 
@@ -262,7 +263,12 @@ def _decode_gpu(
     host_maps = None
     if _device.is_device_array(transforms):
         maps = _device.device_view(transforms, op=op, name="transforms", stream=handle)
-        if maps.dtype != np.float64 or tuple(maps.shape) != (n, 2, 3) or not maps.c_contiguous:
+        if (
+            maps.dtype != np.float64
+            or tuple(maps.shape) != (n, 2, 3)
+            or (n > 1 and maps.strides[0] != 6)
+            or tuple(maps.strides[1:]) != (3, 1)
+        ):
             raise ValueError(
                 f"decode_simcc: transforms on the GPU must be a C-contiguous float64 array of "
                 f"shape ({n}, 2, 3), got {_describe(maps)}; or pass a host array (a (2, 3) map "
@@ -272,7 +278,7 @@ def _decode_gpu(
         names.append("transforms")
     else:
         host_maps = _transforms(transforms, n)
-    device = _device.same_device(views, names, op=op)
+    device = one_device(views, names, op=op)
     out_shape = (k, 3) if squeeze else (n, k, 3)
     if out is None:
         result = _device.empty(out_shape, np.float32, device=device, stream=handle)
