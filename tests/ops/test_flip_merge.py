@@ -543,8 +543,8 @@ def test_cuda_out_and_device_indices():
     assert flip_merge(da, db, index, shift=True, out=out) is out
     _assert_bitwise(out.get(), _native_merge(a, b, FLIP17, shift=True))
     # (K, H, W) and an empty batch.
-    got = flip_merge(_device.upload(a[0], device=0, stream=0), _device.upload(b[0], device=0,
-                     stream=0), FLIP17)  # fmt: skip
+    a0, b0 = _device.upload(a[0], device=0, stream=0), _device.upload(b[0], device=0, stream=0)
+    got = flip_merge(a0, b0, FLIP17)
     _assert_bitwise(got.get(), _native_merge(a[:1], b[:1], FLIP17)[0])
     empty = _device.upload(np.zeros((0, 17, 4, 4), np.float32), device=0, stream=0)
     assert flip_merge(empty, empty, FLIP17).get().shape == (0, 17, 4, 4)
