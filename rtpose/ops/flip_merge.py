@@ -1,0 +1,308 @@
+"""Flip-test merging of heatmaps: average a crop's heatmaps with those of its mirrored crop.
+
+Flip test (Newell et al. 2016, Stacked Hourglass; MMPose ``flip_heatmaps``): the network also
+sees the horizontally flipped crop; its heatmaps are flipped back (columns mirrored, left/right
+keypoint channels swapped by ``flip_indices``) and averaged with the original ones::
+
+    out[n, k, y, x] = 0.5 * (heatmaps[n, k, y, x] + flipped[n, flip_indices[k], y, sx(x)])
+
+with ``sx(x) = W-1-x``, or with ``shift=True`` (MMPose ``shift_heatmap``, used by MSRA-style
+heatmaps such as the Hourglass's) the flipped-back map moved right by one pixel to undo the
+half-pixel asymmetry of flipping pixel centres: ``sx(x) = W-x`` for ``x >= 1``, and column 0
+keeps its own flipped-back value (``sx(0) = W-1``). Megvii-style decoders (MSPN, RSN) and UDP
+flip without the shift.
+
+The sum and the halving are float32 operations rounded one at a time, then the result is stored
+in the input dtype (float16: round to nearest even), so the numpy reference, the C++ kernel and
+the CUDA kernel agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from rtpose.ops import _device
+from rtpose.ops._native import NativeLoader
+
+logger = logging.getLogger(__name__)
+
+_native = NativeLoader("flip_merge", logger)
+
+_DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}  # rtpose::DType
+_SHAPE = "(N, K, H, W) or (K, H, W)"
+
+
+def flip_merge(
+    heatmaps: Any,
+    flipped: Any,
+    flip_indices: Sequence[int] | np.ndarray | Any,
+    *,
+    shift: bool = False,
+    stream: Any = None,
+    out: Any = None,
+) -> Any:
+    """Merges heatmaps with the flipped-back heatmaps of the mirrored crops (flip test).
+
+    Runs on the GPU when ``heatmaps`` is a CUDA array (cupy, torch, DLPack, ...), otherwise on
+    the CPU (C++ kernel, or the numpy reference with one warning when rtpose._C is missing).
+
+    Args:
+        heatmaps: (N, K, H, W) or (K, H, W) float32/float16 heatmaps of the crops; any strides.
+        flipped: the network's heatmaps for the horizontally flipped crops, same shape and dtype
+            (typically ``heatmaps`` and ``flipped`` are the two halves of one (2N, K, H, W)
+            output).
+        flip_indices: K ints, a permutation of range(K): channel ``flip_indices[k]`` of a flipped
+            map holds keypoint ``k`` (``rtpose.skeletons.COCO17.flip_index``). On the GPU an
+            int32 (K,) CUDA array is used in place and not validated (an entry outside [0, K)
+            gives NaN in that channel); a host sequence is validated and uploaded on ``stream``.
+        shift: move the flipped-back map one pixel right (MMPose ``shift_heatmap``).
+        stream: GPU only: the CUDA stream to queue the work on (None: legacy default stream).
+        out: optional C-contiguous output of the input's shape and dtype (a numpy array on the
+            CPU, a CUDA array on the GPU), written in place.
+
+    Returns:
+        The merged heatmaps, shape and dtype of ``heatmaps``, C-contiguous: a numpy array, or on
+        the GPU a ``DeviceArray`` queued on ``stream``; ``out`` itself when given.
+    """
+    if _device.is_device_array(heatmaps):
+        return _flip_merge_gpu(heatmaps, flipped, flip_indices, shift, stream, out)
+    if stream is not None:
+        raise ValueError(
+            "flip_merge: stream applies to GPU arrays only, got numpy heatmaps with a stream"
+        )
+    a, b, index, squeeze = _validate(heatmaps, flipped, flip_indices)
+    if out is not None:
+        _check_out(out, a.shape[1:] if squeeze else a.shape, a.dtype)
+    native = _native.get()
+    if native is not None:
+        result = native.flip_merge(a, b, index, bool(shift), None if out is None else _as4d(out))
+        return out if out is not None else (result[0] if squeeze else result)
+    _native.warn_fallback()
+    result = _merge_numpy(a, b, index, bool(shift))
+    if squeeze:
+        result = result[0]
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def flip_merge_reference(
+    heatmaps: np.ndarray,
+    flipped: np.ndarray,
+    flip_indices: Sequence[int] | np.ndarray,
+    *,
+    shift: bool = False,
+) -> np.ndarray:
+    """Numpy reference of :func:`flip_merge` on the CPU: the test oracle and the fallback.
+
+    Same arguments and result as :func:`flip_merge`, without ``stream`` and ``out``.
+    """
+    a, b, index, squeeze = _validate(heatmaps, flipped, flip_indices)
+    result = _merge_numpy(a, b, index, bool(shift))
+    return result[0] if squeeze else result
+
+
+def source_columns(width: int, *, shift: bool) -> np.ndarray:
+    """(W,) column of the flipped map read for each output column (see the module docstring)."""
+    x = np.arange(width)
+    if not shift:
+        return width - 1 - x
+    return np.where(x == 0, width - 1, width - x)
+
+
+def _merge_numpy(a: np.ndarray, b: np.ndarray, index: np.ndarray, shift: bool) -> np.ndarray:
+    """(N, K, H, W) validated inputs -> (N, K, H, W) C-contiguous, dtype of ``a``."""
+    back = b[:, index][..., source_columns(a.shape[-1], shift=shift)]  # flipped back, (N,K,H,W)
+    with np.errstate(all="ignore"):  # inf + -inf is NaN, as in C++: no warning
+        merged = (a.astype(np.float32) + back.astype(np.float32)) * np.float32(0.5)
+    return np.ascontiguousarray(merged.astype(a.dtype, copy=False))
+
+
+def _describe(a: Any) -> str:
+    return f"{a.dtype} {tuple(a.shape)}"
+
+
+def _as4d(a: np.ndarray) -> np.ndarray:
+    return a if a.ndim == 4 else a[None]
+
+
+def _check_maps(name: str, a: Any) -> None:
+    """dtype and rank of a heatmap argument (numpy array or DeviceView)."""
+    msg = f"flip_merge: {name} must be float32 or float16 of shape {_SHAPE}, got {_describe(a)}"
+    if np.dtype(a.dtype) not in _DTYPE_CODES:
+        raise TypeError(msg)
+    if len(a.shape) not in (3, 4) or a.shape[-1] < 1 or a.shape[-2] < 1:
+        raise ValueError(msg)
+
+
+def _check_pair(a: Any, b: Any) -> None:
+    if b.dtype != a.dtype:
+        raise TypeError(
+            f"flip_merge: flipped must have the dtype of heatmaps ({_describe(a)}), "
+            f"got {_describe(b)}"
+        )
+    if tuple(b.shape) != tuple(a.shape):
+        raise ValueError(
+            f"flip_merge: flipped must have the shape of heatmaps ({_describe(a)}), "
+            f"got {_describe(b)}"
+        )
+
+
+def _validate(
+    heatmaps: Any, flipped: Any, flip_indices: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Host arguments -> (N, K, H, W) heatmaps and flipped, int32 (K,) index, whether 3-D.
+
+    The checks of csrc/bindings/flip_merge.cpp, so the native and numpy paths reject the same
+    calls with the same messages.
+    """
+    if _device.is_device_array(flipped):
+        raise TypeError(
+            "flip_merge: flipped must be on the host like heatmaps (a numpy array), got a GPU "
+            f"array ({type(flipped).__name__}); pass both on the same device"
+        )
+    a, b = np.asarray(heatmaps), np.asarray(flipped)  # ndarrays keep their strides
+    _check_maps("heatmaps", a)
+    _check_maps("flipped", b)
+    _check_pair(a, b)
+    squeeze = a.ndim == 3
+    a, b = _as4d(_aligned(a)), _as4d(_aligned(b))
+    return a, b, flip_index_array(flip_indices, a.shape[1]), squeeze
+
+
+def _aligned(a: np.ndarray) -> np.ndarray:
+    """The kernels read whole, aligned elements; rare unaligned views are copied."""
+    return a if a.flags.aligned else a.copy()  # ascontiguousarray would keep the address
+
+
+def flip_index_array(flip_indices: Any, k: int) -> np.ndarray:
+    """Validates ``flip_indices`` as a permutation of range(k); returns it as int32 (k,)."""
+    index = np.asarray(flip_indices)
+    msg = (
+        f"flip_merge: flip_indices must be an integer array of shape ({k},) "
+        f"(a permutation of range(K)), got {_describe(index)}"
+    )
+    if index.dtype.kind not in "iu":
+        raise TypeError(msg)
+    if index.shape != (k,):
+        raise ValueError(msg)
+    seen_at: dict[int, int] = {}
+    for i, v in enumerate(index.tolist()):
+        if not 0 <= v < k:
+            raise ValueError(
+                f"flip_merge: flip_indices must be a permutation of range({k}), "
+                f"got {v} at position {i}"
+            )
+        if v in seen_at:
+            raise ValueError(
+                f"flip_merge: flip_indices must be a permutation of range({k}), "
+                f"got {v} twice (positions {seen_at[v]} and {i})"
+            )
+        seen_at[v] = i
+    return index.astype(np.int32)
+
+
+def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    msg = (
+        f"flip_merge: out must be a C-contiguous, writeable {dtype} array of shape "
+        f"{tuple(shape)}, got "
+    )
+    if not isinstance(out, np.ndarray):
+        raise TypeError(msg + type(out).__name__)
+    if out.dtype != dtype:
+        raise TypeError(msg + _describe(out))
+    if out.shape != tuple(shape):
+        raise ValueError(msg + _describe(out))
+    if not out.flags.c_contiguous:
+        raise ValueError(msg + _describe(out) + ", not C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(msg + _describe(out) + ", read-only")
+
+
+def _flip_merge_gpu(
+    heatmaps: Any, flipped: Any, flip_indices: Any, shift: bool, stream: Any, out: Any
+) -> Any:
+    """Validates the CUDA arrays and queues the kernel on ``stream``; never waits for it."""
+    op = "flip_merge"
+    handle = _device.stream_handle(stream)
+    a = _device.device_view(heatmaps, op=op, name="heatmaps", stream=handle)
+    if not _device.is_device_array(flipped):
+        raise TypeError(
+            "flip_merge: flipped must be a GPU array like heatmaps, got "
+            f"{type(flipped).__name__}; pass both on the same device"
+        )
+    b = _device.device_view(flipped, op=op, name="flipped", stream=handle)
+    _check_maps("heatmaps", a)
+    _check_maps("flipped", b)
+    _check_pair(a, b)
+    views, names = [a, b], ["heatmaps", "flipped"]
+    k = a.shape[-3]
+    host_index = None
+    if _device.is_device_array(flip_indices):
+        index = _device.device_view(flip_indices, op=op, name="flip_indices", stream=handle)
+        if (
+            index.dtype != np.int32
+            or tuple(index.shape) != (k,)
+            or (k > 1 and index.strides[0] != 1)
+        ):
+            raise ValueError(
+                f"flip_merge: flip_indices on the GPU must be a contiguous int32 array of shape "
+                f"({k},), got {_describe(index)}; or pass a host sequence"
+            )
+        views.append(index)
+        names.append("flip_indices")
+    else:
+        host_index = flip_index_array(flip_indices, k)
+    device = one_device(views, names, op=op)
+    if out is None:
+        result = _device.empty(a.shape, a.dtype, device=device, stream=handle)
+        out_ptr = result.ptr
+    else:
+        result = out
+        out_view = _device.check_out(
+            out, op=op, name="out", shape=tuple(a.shape), dtype=a.dtype, device=device,
+            stream=handle,
+        )  # fmt: skip
+        out_ptr = out_view.ptr
+    shape = tuple(a.shape) if len(a.shape) == 4 else (1, *a.shape)
+    if shape[0] * shape[1] == 0:
+        return result
+    # A host index is uploaded on `stream`; the DeviceArray's memory is freed in stream order,
+    # so dropping it after the launch is safe.
+    uploaded = None
+    if host_index is not None:
+        uploaded = _device.upload(host_index, device=device, stream=handle)
+    index_ptr = views[2].ptr if uploaded is None else uploaded.ptr
+    _device.cuda_ops(op).flip_merge(
+        a.ptr,
+        _strides4(a),
+        b.ptr,
+        _strides4(b),
+        _DTYPE_CODES[np.dtype(a.dtype)],
+        shape,
+        index_ptr,
+        bool(shift),
+        out_ptr,
+        device,
+        handle,
+    )
+    return result
+
+
+def one_device(views: Sequence[Any], names: Sequence[str], *, op: str) -> int:
+    """The CUDA device all non-empty ``views`` (DeviceView) live on; ValueError when they differ."""
+    devices = {v.device for v in views if int(np.prod(v.shape)) > 0}
+    if len(devices) > 1:
+        where = ", ".join(f"{n} on device {v.device}" for n, v in zip(names, views))
+        raise ValueError(f"{op}: all GPU arrays must be on one device, got {where}")
+    return devices.pop() if devices else views[0].device
+
+
+def _strides4(view: Any) -> tuple[int, int, int, int]:
+    strides = tuple(int(s) for s in view.strides)
+    return strides if len(strides) == 4 else (0, *strides)

@@ -1,0 +1,550 @@
+"""rtpose.ops.flip_merge: numpy reference, C++ kernel and CUDA kernel, held to each other bitwise.
+
+Every implementation computes (a + b) * 0.5 in float32, one rounding per step, and stores the
+result in the input dtype, so results are compared bit for bit (no tolerance).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import logging
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from rtpose.ops import flip_merge as flip_merge_module
+from rtpose.ops._native import NativeLoader
+from rtpose.ops.flip_merge import flip_merge, flip_merge_reference
+from rtpose.skeletons import COCO17
+
+FLIP17 = np.array(COCO17.flip_index)
+
+
+def _native_module():
+    try:
+        return importlib.import_module("rtpose._C"), ""
+    except ImportError as exc:
+        return None, str(exc)
+
+
+def _require_native():
+    native, error = _native_module()
+    if native is None:
+        pytest.skip(f"rtpose._C is not built ({error}); run: pip install --no-build-isolation -e .")
+    return native
+
+
+def _native_merge(heatmaps, flipped, flip_indices, *, shift=False, out=None):
+    """rtpose._C.flip_merge with the reference's signature, bypassing the Python-side checks."""
+    return _require_native().flip_merge(heatmaps, flipped, np.asarray(flip_indices), shift, out)
+
+
+@pytest.fixture(params=["native", "numpy"])
+def merge(request):
+    """Each CPU implementation, called with flip_merge_reference's signature (4-D inputs)."""
+    return _native_merge if request.param == "native" else flip_merge_reference
+
+
+@pytest.fixture
+def fallback(monkeypatch) -> None:
+    """Makes rtpose._C unimportable for flip_merge and resets the once-per-process warning."""
+    loader = NativeLoader("flip_merge", flip_merge_module.logger, force_missing=True)
+    monkeypatch.setattr(flip_merge_module, "_native", loader)
+
+
+@pytest.fixture(params=["native", "fallback"])
+def public(request):
+    """flip_merge (which takes ``out``) through each of its two CPU paths."""
+    if request.param == "native":
+        _require_native()
+    else:
+        request.getfixturevalue("fallback")
+    return flip_merge
+
+
+def _maps(rng, shape, dtype=np.float32) -> np.ndarray:
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _assert_bitwise(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.flags.c_contiguous
+    uint = np.uint16 if got.dtype == np.float16 else np.uint32
+    np.testing.assert_array_equal(got.view(uint), want.view(uint))
+
+
+# Views of a (2N, K, H, W) batch (or of a bigger array) that are read in place through strides.
+VIEWS = {
+    "halves": lambda b: (b[:3], b[3:]),
+    "interleaved": lambda b: (b[0::2], b[1::2]),
+    "strided_xy": lambda b: (b[:3, :, ::2, 1::2], b[3:, :, 1::2, ::2]),
+    "negative": lambda b: (b[:3, :, ::-1, ::-1], b[:2:-1, ::-1]),
+    "transposed_hw": lambda b: (b[:3].transpose(0, 1, 3, 2), b[3:].transpose(0, 1, 3, 2)),
+}
+
+
+@pytest.mark.parametrize("shift", [False, True], ids=["no_shift", "shift"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("view", VIEWS)
+def test_native_matches_reference_bitwise(view, dtype, shift):
+    _require_native()
+    batch = _maps(np.random.default_rng(0), (6, 17, 24, 18), dtype) * 4
+    a, b = VIEWS[view](batch)
+    want = flip_merge_reference(a, b, FLIP17, shift=shift)
+    _assert_bitwise(_native_merge(a, b, FLIP17, shift=shift), want)
+    # The strided view and its contiguous copy give the same bits.
+    contiguous = flip_merge_reference(np.ascontiguousarray(a), np.ascontiguousarray(b), FLIP17)
+    _assert_bitwise(flip_merge_reference(a, b, FLIP17), contiguous)
+
+
+def test_large_batch_uses_threads_and_matches():
+    """Above the OpenMP threshold (2**16 elements) the parallel loop gives the same bits."""
+    _require_native()
+    batch = _maps(np.random.default_rng(1), (16, 17, 64, 48))
+    for shift in (False, True):
+        _assert_bitwise(
+            _native_merge(batch[:8], batch[8:], FLIP17, shift=shift),
+            flip_merge_reference(batch[:8], batch[8:], FLIP17, shift=shift),
+        )
+
+
+def test_float16_rounds_like_numpy():
+    """Sums that land exactly halfway between two float16 values round to even (numpy astype)."""
+    _require_native()
+    # 1 + 2**-11 is halfway between 1 and 1 + 2**-10: the mean of 1 and 1 + 2**-10 rounds to 1;
+    # the mean of 1 + 2**-10 and 1 + 2**-9 is 1 + 3 * 2**-11, halfway, rounds to 1 + 2**-9.
+    a = np.array([[[[1.0, 1.0 + 2**-10]]]], np.float16)
+    b = np.array([[[[1.0 + 2**-9, 1.0 + 2**-10]]]], np.float16)  # flipped back: reversed
+    want = np.array([[[[1.0, 1.0 + 2**-9]]]], np.float16)
+    _assert_bitwise(_native_merge(a, b, [0]), want)
+    _assert_bitwise(flip_merge_reference(a, b, [0]), want)
+
+
+HAND_A = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], np.float32)[None, :, None]  # (1, 3, 1, 3)
+HAND_B = np.array([[10, 20, 30], [40, 50, 60], [70, 80, 90]], np.float32)[None, :, None]
+HAND_WANT = {
+    # k=0 reads flipped[0] reversed, k=1 flipped[2] reversed, k=2 flipped[1] reversed.
+    False: [[15.5, 11.0, 6.5], [47.0, 42.5, 38.0], [33.5, 29.0, 24.5]],
+    # Shift: columns read [W-1, W-1, W-2] = [2, 2, 1].
+    True: [[15.5, 16.0, 11.5], [47.0, 47.5, 43.0], [33.5, 34.0, 29.5]],
+}
+
+
+@pytest.mark.parametrize("shift", [False, True], ids=["no_shift", "shift"])
+def test_hand_checked_example(merge, shift):
+    got = merge(HAND_A, HAND_B, [0, 2, 1], shift=shift)
+    want = np.array(HAND_WANT[shift], np.float32)[None, :, None]
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shift", [False, True], ids=["no_shift", "shift"])
+def test_width_one(merge, shift):
+    """W = 1: the only column is its own mirror, with or without shift."""
+    rng = np.random.default_rng(2)
+    a, b = _maps(rng, (2, 3, 5, 1)), _maps(rng, (2, 3, 5, 1))
+    want = (a + b[:, [1, 0, 2]]) * np.float32(0.5)
+    _assert_bitwise(merge(a, b, [1, 0, 2], shift=shift), want)
+
+
+def test_no_crops(merge):
+    a = np.zeros((0, 17, 8, 6), np.float16)
+    got = merge(a, a, FLIP17)
+    assert got.shape == (0, 17, 8, 6) and got.dtype == np.float16
+
+
+def test_single_keypoint(merge):
+    rng = np.random.default_rng(3)
+    a, b = _maps(rng, (2, 1, 4, 5)), _maps(rng, (2, 1, 4, 5))
+    _assert_bitwise(merge(a, b, [0]), (a + b[..., ::-1]) * np.float32(0.5))
+
+
+@pytest.mark.parametrize("shift", [False, True], ids=["no_shift", "shift"])
+def test_three_dimensional_input(public, shift):
+    """(K, H, W) maps give a (K, H, W) result equal to the batched one."""
+    rng = np.random.default_rng(4)
+    a, b = _maps(rng, (17, 8, 6)), _maps(rng, (17, 8, 6))
+    got = public(a, b, FLIP17, shift=shift)
+    _assert_bitwise(got, flip_merge_reference(a[None], b[None], FLIP17, shift=shift)[0])
+    out = np.empty((17, 8, 6), np.float32)
+    assert public(a, b, FLIP17, shift=shift, out=out) is out
+    _assert_bitwise(out, got)
+
+
+def test_flipping_twice_is_identity(merge):
+    """Merging maps with their own flip (channels swapped, columns mirrored) returns them:
+    flipping back undoes both, and (h + h) * 0.5 == h exactly in float32."""
+    h = _maps(np.random.default_rng(5), (3, 17, 16, 12))
+    flipped = h[:, FLIP17][..., ::-1]
+    _assert_bitwise(merge(h, flipped, FLIP17), h)
+
+
+def test_nan_passes_through(merge):
+    rng = np.random.default_rng(6)
+    a, b = _maps(rng, (2, 3, 4, 5)), _maps(rng, (2, 3, 4, 5))
+    a[0, 1, 2, 3] = np.nan
+    b[1, 2, 0, 0] = np.inf
+    a[1, 1, 0, 4] = -np.inf  # meets b[1, 2, 0, 0] = inf: inf - inf is NaN
+    got = merge(a, b, [0, 2, 1])
+    assert np.isnan(got[0, 1, 2, 3]) and np.isnan(got[1, 1, 0, 4])
+    assert np.isnan(got).sum() == 2
+    np.testing.assert_array_equal(got, flip_merge_reference(a, b, [0, 2, 1]))
+
+
+def test_flip_indices_forms(public):
+    """Lists, tuples and any integer dtype are accepted."""
+    rng = np.random.default_rng(7)
+    a, b = _maps(rng, (2, 17, 4, 5)), _maps(rng, (2, 17, 4, 5))
+    want = flip_merge_reference(a, b, FLIP17)
+    for index in (COCO17.flip_index, list(COCO17.flip_index), FLIP17.astype(np.uint8)):
+        _assert_bitwise(public(a, b, index), want)
+
+
+# --- flip_merge: dispatch, out, fallback -------------------------------------------------------
+
+
+def test_dispatches_to_native():
+    _require_native()
+    assert flip_merge_module._native.get() is not None
+    rng = np.random.default_rng(8)
+    a, b = _maps(rng, (2, 17, 6, 5), np.float16), _maps(rng, (2, 17, 6, 5), np.float16)
+    _assert_bitwise(flip_merge(a, b, FLIP17, shift=True), _native_merge(a, b, FLIP17, shift=True))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_out_is_written_in_place(public, dtype):
+    rng = np.random.default_rng(9)
+    a, b = _maps(rng, (2, 17, 6, 5), dtype), _maps(rng, (2, 17, 6, 5), dtype)
+    out = np.full((2, 17, 6, 5), np.nan, dtype)
+    assert public(a, b, FLIP17, shift=True, out=out) is out
+    _assert_bitwise(out, flip_merge_reference(a, b, FLIP17, shift=True))
+
+
+def test_fallback_warns_once(fallback, caplog):
+    rng = np.random.default_rng(10)
+    a, b = _maps(rng, (2, 17, 6, 5)), _maps(rng, (2, 17, 6, 5))
+    with caplog.at_level(logging.WARNING, logger="rtpose.ops.flip_merge"):
+        first = flip_merge(a, b, FLIP17)
+        flip_merge(a, b, FLIP17)
+    warnings = [r for r in caplog.records if r.name == "rtpose.ops.flip_merge"]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert "flip_merge uses the slower numpy reference" in message
+    assert "disabled for a test" in message
+    _assert_bitwise(first, flip_merge_reference(a, b, FLIP17))
+
+
+def test_stream_with_host_arrays_is_refused():
+    a = np.zeros((1, 3, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="stream applies to GPU arrays only"):
+        flip_merge(a, a, [0, 1, 2], stream=0)
+
+
+# --- validation --------------------------------------------------------------------------------
+
+GOOD = np.zeros((2, 3, 4, 5), np.float32)
+BAD_ARGS = [  # heatmaps, flipped, flip_indices, error, message pattern
+    pytest.param(
+        GOOD.astype(np.float64), GOOD.astype(np.float64), [0, 2, 1], TypeError,
+        r"heatmaps must be float32 or float16 of shape \(N, K, H, W\).*, got float64 "
+        r"\(2, 3, 4, 5\)", id="dtype",
+    ),
+    pytest.param(
+        GOOD[0, 0], GOOD[0, 0], [0, 2, 1], ValueError,
+        r"heatmaps must be float32 or float16 of shape \(N, K, H, W\).*, got float32 \(4, 5\)",
+        id="rank",
+    ),
+    pytest.param(
+        GOOD[..., :0], GOOD[..., :0], [0, 2, 1], ValueError,
+        r"heatmaps must be .*got float32 \(2, 3, 4, 0\)", id="width-zero",
+    ),
+    pytest.param(
+        GOOD, GOOD.astype(np.float16), [0, 2, 1], TypeError,
+        r"flipped must have the dtype of heatmaps \(float32 \(2, 3, 4, 5\)\), "
+        r"got float16 \(2, 3, 4, 5\)", id="dtype-mismatch",
+    ),
+    pytest.param(
+        GOOD, GOOD[:, :, :, :4], [0, 2, 1], ValueError,
+        r"flipped must have the shape of heatmaps \(float32 \(2, 3, 4, 5\)\), "
+        r"got float32 \(2, 3, 4, 4\)", id="shape-mismatch",
+    ),
+    pytest.param(
+        GOOD, GOOD, [0, 2], ValueError,
+        r"flip_indices must be an integer array of shape \(3,\) \(a permutation of range\(K\)\), "
+        r"got int64 \(2,\)", id="length",
+    ),
+    pytest.param(
+        GOOD, GOOD, [0.0, 2.0, 1.0], TypeError,
+        r"flip_indices must be an integer array of shape \(3,\).*got float64 \(3,\)",
+        id="float-indices",
+    ),
+    pytest.param(
+        GOOD, GOOD, [0, 3, 1], ValueError,
+        r"flip_indices must be a permutation of range\(3\), got 3 at position 1",
+        id="out-of-range",
+    ),
+    pytest.param(
+        GOOD, GOOD, [0, -1, 1], ValueError,
+        r"flip_indices must be a permutation of range\(3\), got -1 at position 1", id="negative",
+    ),
+    pytest.param(
+        GOOD, GOOD, [1, 2, 1], ValueError,
+        r"flip_indices must be a permutation of range\(3\), got 1 twice \(positions 0 and 2\)",
+        id="duplicate",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("heatmaps", "flipped", "index", "error", "match"), BAD_ARGS)
+def test_rejects_bad_arguments(merge, heatmaps, flipped, index, error, match):
+    """Both the numpy path and a direct rtpose._C call (which must never crash) refuse."""
+    with pytest.raises(error, match=r"^flip_merge: " + match):
+        merge(heatmaps, flipped, index)
+
+
+BAD_OUT = [  # buffer, error, what the message says was received
+    pytest.param(np.zeros((2, 3, 4, 5)), TypeError, r"float64 \(2, 3, 4, 5\)", id="dtype"),
+    pytest.param(
+        np.zeros((1, 3, 4, 5), np.float32), ValueError, r"float32 \(1, 3, 4, 5\)", id="shape"
+    ),
+    pytest.param(
+        np.zeros((2, 3, 4, 10), np.float32)[..., ::2], ValueError,
+        r"float32 \(2, 3, 4, 5\), not C-contiguous", id="strided",
+    ),
+    pytest.param([[0.0]], TypeError, r"list", id="not-an-array"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["public", "direct"])
+@pytest.mark.parametrize(("out", "error", "got"), BAD_OUT)
+def test_rejects_bad_out(path, out, error, got):
+    call = flip_merge if path == "public" else _native_merge
+    expected = r"^flip_merge: out must be a C-contiguous, writeable float32 array of shape "
+    with pytest.raises(error, match=expected + r"\(2, 3, 4, 5\), got " + got + "$"):
+        call(GOOD, GOOD, [0, 2, 1], out=out)
+
+
+def test_rejects_read_only_out(public):
+    out = np.zeros_like(GOOD)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match=r"read-only$"):
+        public(GOOD, GOOD, [0, 2, 1], out=out)
+
+
+def test_direct_call_with_unaligned_strides_raises():
+    """Byte strides that are not whole elements are refused by the binding, not read wrongly."""
+    _require_native()
+    raw = np.zeros(2 * 3 * 4 * 5 * 4 + 1, np.uint8)[1:].view(np.float32).reshape(GOOD.shape)
+    with pytest.raises(ValueError, match=r"^flip_merge: heatmaps must be aligned"):
+        _native_merge(raw, GOOD, [0, 2, 1])
+    # The public function copies such rare views instead.
+    _assert_bitwise(flip_merge(raw, GOOD, [0, 2, 1]), flip_merge_reference(GOOD, GOOD, [0, 2, 1]))
+
+
+# --- GPU path, checked on the CPU with a stand-in for rtpose.ops._device -----------------------
+
+
+def _host_view(ptr: int, shape, strides, dtype) -> np.ndarray:
+    """A numpy view of host memory from a pointer and strides in elements."""
+    dtype = np.dtype(dtype)
+    lo = sum(min(0, (s - 1) * st) for s, st in zip(shape, strides) if s > 0)
+    hi = sum(max(0, (s - 1) * st) for s, st in zip(shape, strides) if s > 0)
+    buffer = (ctypes.c_char * ((hi - lo + 1) * dtype.itemsize)).from_address(
+        ptr + lo * dtype.itemsize
+    )
+    base = np.frombuffer(buffer, dtype)[-lo:]
+    return np.lib.stride_tricks.as_strided(base, shape, [st * dtype.itemsize for st in strides])
+
+
+class _FakeDeviceArray:
+    """Host memory posing as a CUDA array: the launchers receive its real address."""
+
+    def __init__(self, host: np.ndarray) -> None:
+        self.host = host
+        self.ptr = host.ctypes.data
+        self.shape, self.dtype = host.shape, host.dtype
+
+
+class _FakeCuda:
+    """rtpose._C.cuda's flip_merge, run by the CPU kernel on the memory the pointers name."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def flip_merge(self, a, sa, b, sb, code, shape, index, shift, out, device, stream):
+        self.calls.append((sa, sb, code, shape, shift, device, stream))
+        dtype = np.float16 if code == 1 else np.float32
+        k = shape[1]
+        _native_merge(
+            _host_view(a, shape, sa, dtype),
+            _host_view(b, shape, sb, dtype),
+            _host_view(index, (k,), (1,), np.int32).copy(),
+            shift=shift,
+            out=_host_view(out, shape, _row_major(shape), dtype),
+        )
+
+
+def _row_major(shape):
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch) -> _FakeCuda:
+    _require_native()
+    cuda = _FakeCuda()
+
+    def view(obj, *, op, name, stream=0):
+        if not isinstance(obj, _FakeDeviceArray):
+            raise TypeError(f"{op}: {name} must be a CUDA array, got {type(obj).__name__}")
+        h = obj.host
+        strides = tuple(s // h.itemsize for s in h.strides)
+        return SimpleNamespace(
+            ptr=obj.ptr, shape=h.shape, strides=strides, dtype=h.dtype, device=0, owner=obj
+        )
+
+    def check_out(out, *, op, name, shape, dtype, device, stream=0):
+        v = view(out, op=op, name=name)
+        if v.shape != tuple(shape) or v.dtype != dtype or not out.host.flags.c_contiguous:
+            raise ValueError(f"{op}: {name} must be ... got {v.dtype} {v.shape}")
+        return v
+
+    fake = SimpleNamespace(
+        is_device_array=lambda obj: isinstance(obj, _FakeDeviceArray),
+        device_view=view,
+        stream_handle=lambda stream: 0 if stream is None else int(stream),
+        cuda_ops=lambda op: cuda,
+        empty=lambda shape, dtype, *, device, stream: _FakeDeviceArray(np.empty(shape, dtype)),
+        upload=lambda a, *, device, stream: _FakeDeviceArray(np.ascontiguousarray(a).copy()),
+        check_out=check_out,
+    )
+    monkeypatch.setattr(flip_merge_module, "_device", fake)
+    return cuda
+
+
+@pytest.mark.parametrize("shift", [False, True], ids=["no_shift", "shift"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_gpu_path_passes_pointers_strides_and_index(fake_gpu, dtype, shift):
+    batch = _maps(np.random.default_rng(11), (6, 17, 10, 8), dtype)
+    a, b = batch[:3, :, ::-1, ::2], batch[3:, :, :, ::2]  # negative and step strides
+    got = flip_merge(_FakeDeviceArray(a), _FakeDeviceArray(b), FLIP17, shift=shift, stream=7)
+    assert isinstance(got, _FakeDeviceArray)
+    _assert_bitwise(got.host, flip_merge_reference(a, b, FLIP17, shift=shift))
+    (sa, sb, code, shape, shift_arg, device, stream) = fake_gpu.calls[-1]
+    item = np.dtype(dtype).itemsize
+    assert sa == tuple(s // item for s in a.strides) and sb == tuple(s // item for s in b.strides)
+    assert code == (1 if dtype == np.float16 else 0)
+    assert (shape, shift_arg, device, stream) == ((3, 17, 10, 4), shift, 0, 7)
+
+
+def test_gpu_path_three_dimensional_and_out(fake_gpu):
+    rng = np.random.default_rng(12)
+    a, b = _maps(rng, (17, 6, 5)), _maps(rng, (17, 6, 5))
+    out = _FakeDeviceArray(np.empty((17, 6, 5), np.float32))
+    assert flip_merge(_FakeDeviceArray(a), _FakeDeviceArray(b), FLIP17, out=out) is out
+    _assert_bitwise(out.host, flip_merge_reference(a, b, FLIP17))
+    sa, _, _, shape, *_ = fake_gpu.calls[-1]
+    assert shape == (1, 17, 6, 5) and sa == (0, 30, 5, 1)
+
+
+def test_gpu_path_device_flip_indices(fake_gpu):
+    rng = np.random.default_rng(13)
+    a, b = _maps(rng, (2, 17, 6, 5)), _maps(rng, (2, 17, 6, 5))
+    index = _FakeDeviceArray(FLIP17.astype(np.int32))
+    got = flip_merge(_FakeDeviceArray(a), _FakeDeviceArray(b), index)
+    _assert_bitwise(got.host, flip_merge_reference(a, b, FLIP17))
+    with pytest.raises(ValueError, match=r"flip_indices on the GPU must be a contiguous int32"):
+        flip_merge(_FakeDeviceArray(a), _FakeDeviceArray(b), _FakeDeviceArray(FLIP17))
+
+
+def test_gpu_path_validates_before_launch(fake_gpu):
+    a = _FakeDeviceArray(np.zeros((2, 3, 4, 5), np.float32))
+    with pytest.raises(TypeError, match=r"flip_merge: flipped must be a GPU array like heatmaps"):
+        flip_merge(a, GOOD, [0, 2, 1])
+    with pytest.raises(TypeError, match=r"flip_merge: flipped must have the dtype of heatmaps"):
+        flip_merge(a, _FakeDeviceArray(GOOD.astype(np.float16)), [0, 2, 1])
+    with pytest.raises(ValueError, match=r"flip_merge: flipped must have the shape of heatmaps"):
+        flip_merge(a, _FakeDeviceArray(GOOD[:1]), [0, 2, 1])
+    with pytest.raises(ValueError, match=r"got 1 twice"):
+        flip_merge(a, a, [1, 2, 1])
+    with pytest.raises(TypeError, match=r"flip_merge: flipped must be on the host like heatmaps"):
+        flip_merge(GOOD, a, [0, 2, 1])
+    assert fake_gpu.calls == []
+
+
+def test_gpu_path_empty_batch_launches_nothing(fake_gpu):
+    a = _FakeDeviceArray(np.zeros((0, 17, 4, 5), np.float16))
+    got = flip_merge(a, a, FLIP17)
+    assert got.shape == (0, 17, 4, 5) and fake_gpu.calls == []
+
+
+# --- CUDA (run on a GPU machine) ---------------------------------------------------------------
+
+
+def _device_module():
+    from rtpose.ops import _device
+
+    return _device
+
+
+def _upload_view(view: np.ndarray, base: np.ndarray):
+    """A CUDA array with the strides of ``view`` (a view of the C-contiguous ``base``)."""
+    _device = _device_module()
+    whole = _device.upload(base, device=0, stream=0)
+    offset = view.ctypes.data - base.ctypes.data
+
+    class StridedView:
+        def __init__(self) -> None:
+            self.owner = whole  # keeps the device memory alive
+            self.__cuda_array_interface__ = {
+                "shape": view.shape,
+                "typestr": view.dtype.str,
+                "data": (whole.ptr + offset, False),
+                "strides": view.strides,
+                "version": 3,
+                "stream": 1,
+            }
+
+    return StridedView()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shift", [False, True], ids=["no_shift", "shift"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_cuda_matches_cpu_bitwise(dtype, shift):
+    batch = _maps(np.random.default_rng(20), (16, 17, 64, 48), dtype) * 4
+    a, b = batch[:8], batch[8:]
+    want = _native_merge(a, b, FLIP17, shift=shift)
+    got = flip_merge(_upload_view(a, batch), _upload_view(b, batch), FLIP17, shift=shift)
+    _assert_bitwise(got.get(), want)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("view", VIEWS)
+def test_cuda_strided_views(view):
+    batch = _maps(np.random.default_rng(21), (6, 17, 24, 18), np.float16)
+    a, b = VIEWS[view](batch)
+    got = flip_merge(_upload_view(a, batch), _upload_view(b, batch), FLIP17, shift=True)
+    _assert_bitwise(got.get(), _native_merge(a, b, FLIP17, shift=True))
+
+
+@pytest.mark.gpu
+def test_cuda_out_and_device_indices():
+    _device = _device_module()
+    rng = np.random.default_rng(22)
+    a, b = _maps(rng, (3, 17, 16, 12)), _maps(rng, (3, 17, 16, 12))
+    da, db = _device.upload(a, device=0, stream=0), _device.upload(b, device=0, stream=0)
+    out = _device.empty(a.shape, np.float32, device=0, stream=0)
+    index = _device.upload(FLIP17.astype(np.int32), device=0, stream=0)
+    assert flip_merge(da, db, index, shift=True, out=out) is out
+    _assert_bitwise(out.get(), _native_merge(a, b, FLIP17, shift=True))
+    # (K, H, W) and an empty batch.
+    a0, b0 = _device.upload(a[0], device=0, stream=0), _device.upload(b[0], device=0, stream=0)
+    got = flip_merge(a0, b0, FLIP17)
+    _assert_bitwise(got.get(), _native_merge(a[:1], b[:1], FLIP17)[0])
+    empty = _device.upload(np.zeros((0, 17, 4, 4), np.float32), device=0, stream=0)
+    assert flip_merge(empty, empty, FLIP17).get().shape == (0, 17, 4, 4)
