@@ -8,7 +8,9 @@ CUDA ``stream``; GPU results are :class:`DeviceArray` objects (or the caller's `
 from rtpose.ops._device import DeviceArray, gpu_available
 from rtpose.ops.affine import affine_warp, affine_warp_reference, native_available
 from rtpose.ops.box_affine import BoxAffine, box_to_affine, box_to_affine_reference
+from rtpose.ops.flip import flip_merge, flip_merge_reference
 from rtpose.ops.letterbox import Letterbox, letterbox_matrix
+from rtpose.ops.simcc_decode import decode_simcc, decode_simcc_reference
 
 __all__ = [
     "BoxAffine",
@@ -18,6 +20,10 @@ __all__ = [
     "affine_warp_reference",
     "box_to_affine",
     "box_to_affine_reference",
+    "decode_simcc",
+    "decode_simcc_reference",
+    "flip_merge",
+    "flip_merge_reference",
     "gpu_available",
     "letterbox_matrix",
     "native_available",

@@ -29,7 +29,6 @@ import numpy as np
 
 from rtpose.ops import _device
 from rtpose.ops._native import NativeLoader
-from rtpose.ops.flip_merge import one_device
 
 logger = logging.getLogger(__name__)
 
@@ -278,7 +277,7 @@ def _decode_gpu(
         names.append("transforms")
     else:
         host_maps = _transforms(transforms, n)
-    device = one_device(views, names, op=op)
+    device = _device.same_device(views, names, op=op)
     out_shape = (k, 3) if squeeze else (n, k, 3)
     if out is None:
         result = _device.empty(out_shape, np.float32, device=device, stream=handle)

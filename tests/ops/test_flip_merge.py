@@ -1,4 +1,4 @@
-"""rtpose.ops.flip_merge: numpy reference, C++ kernel and CUDA kernel, held to each other bitwise.
+"""rtpose.ops.flip: numpy reference, C++ kernel and CUDA kernel, held to each other bitwise.
 
 Every implementation computes (a + b) * 0.5 in float32, one rounding per step, and stores the
 result in the input dtype, so results are compared bit for bit (no tolerance).
@@ -14,9 +14,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from rtpose.ops import flip_merge as flip_merge_module
+from rtpose.ops import flip as flip_merge_module
 from rtpose.ops._native import NativeLoader
-from rtpose.ops.flip_merge import flip_merge, flip_merge_reference
+from rtpose.ops.flip import flip_merge, flip_merge_reference
 from rtpose.skeletons import COCO17
 
 FLIP17 = np.array(COCO17.flip_index)
@@ -224,10 +224,10 @@ def test_out_is_written_in_place(public, dtype):
 def test_fallback_warns_once(fallback, caplog):
     rng = np.random.default_rng(10)
     a, b = _maps(rng, (2, 17, 6, 5)), _maps(rng, (2, 17, 6, 5))
-    with caplog.at_level(logging.WARNING, logger="rtpose.ops.flip_merge"):
+    with caplog.at_level(logging.WARNING, logger="rtpose.ops.flip"):
         first = flip_merge(a, b, FLIP17)
         flip_merge(a, b, FLIP17)
-    warnings = [r for r in caplog.records if r.name == "rtpose.ops.flip_merge"]
+    warnings = [r for r in caplog.records if r.name == "rtpose.ops.flip"]
     assert len(warnings) == 1
     message = warnings[0].getMessage()
     assert "flip_merge uses the slower numpy reference" in message

@@ -258,7 +258,7 @@ def _flip_merge_gpu(
         names.append("flip_indices")
     else:
         host_index = flip_index_array(flip_indices, k)
-    device = one_device(views, names, op=op)
+    device = _device.same_device(views, names, op=op)
     if out is None:
         result = _device.empty(a.shape, a.dtype, device=device, stream=handle)
         out_ptr = result.ptr
@@ -292,15 +292,6 @@ def _flip_merge_gpu(
         handle,
     )
     return result
-
-
-def one_device(views: Sequence[Any], names: Sequence[str], *, op: str) -> int:
-    """The CUDA device all non-empty ``views`` (DeviceView) live on; ValueError when they differ."""
-    devices = {v.device for v in views if int(np.prod(v.shape)) > 0}
-    if len(devices) > 1:
-        where = ", ".join(f"{n} on device {v.device}" for n, v in zip(names, views))
-        raise ValueError(f"{op}: all GPU arrays must be on one device, got {where}")
-    return devices.pop() if devices else views[0].device
 
 
 def _strides4(view: Any) -> tuple[int, int, int, int]:
