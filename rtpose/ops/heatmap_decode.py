@@ -37,9 +37,12 @@ as float32 (float16 converted exactly):
    crop-input pixels to image pixels (the inverse crop map, e.g. from ``box_to_affine``).
 
 ``blur(hm, k)`` is the separable Gaussian of ``cv2.getGaussianKernel(k, 0)`` (float32 weights,
-see :func:`gaussian_kernel`) with zero padding: first along x, ``t[y, x] = sum_j w[j] *
-hm[y, x + j - k//2]`` accumulated in float32 in order j = 0..k-1 (taps outside the map omitted),
-then the same along y on t. The fixed order makes the three implementations agree bit for bit.
+see :func:`gaussian_kernel`) with zero padding (r = k // 2): first along x,
+``t[y, x] = w[r] hm[y, x] + sum_{j=1..r} w[r+j] (hm[y, x-j] + hm[y, x+j])`` accumulated in float32
+in this order (0 for taps outside the map), then the same along y on t. The fixed order makes the
+three implementations agree bit for bit, and pairing mirrored taps keeps the blur exactly
+symmetric: a target symmetric about its peak has exactly equal blurred neighbours, so Megvii's
+sign test gives 0 instead of a rounding-noise quarter pixel.
 """
 
 from __future__ import annotations
@@ -250,29 +253,39 @@ def _neighbour_signs(
 
 def _blur(maps: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Zero-padded separable blur of (M, H, W) float32 maps, in the C++ order (module docstring)."""
+    return _blur_axis(_blur_axis(maps, weights, axis=2), weights, axis=1)
+
+
+def _blur_axis(maps: np.ndarray, weights: np.ndarray, *, axis: int) -> np.ndarray:
+    """One pass: w[r] * v[i] + sum_{j=1..r} w[r+j] * (v[i-j] + v[i+j]), float32, zero padded."""
     r = len(weights) // 2
-    rows = np.zeros_like(maps)
-    w = maps.shape[2]
-    for j, wj in enumerate(weights):  # wj: np.float32, so every step rounds to float32
-        off = j - r
-        lo, hi = max(0, -off), min(w, w - off)  # output columns whose tap x + off is inside
-        if lo < hi:
-            rows[:, :, lo:hi] = rows[:, :, lo:hi] + wj * maps[:, :, lo + off : hi + off]
-    out = np.zeros_like(maps)
-    h = maps.shape[1]
-    for j, wj in enumerate(weights):
-        off = j - r
-        lo, hi = max(0, -off), min(h, h - off)
-        if lo < hi:
-            out[:, lo:hi] = out[:, lo:hi] + wj * rows[:, lo + off : hi + off]
-    return out
+    size = maps.shape[axis]
+    moved = np.moveaxis(maps, axis, -1)  # (..., L)
+    padded = np.zeros((*moved.shape[:-1], size + 2 * r), dtype=np.float32)
+    padded[..., r : r + size] = moved
+    acc = weights[r] * moved  # np.float32 * float32 array: every step rounds to float32
+    for j in range(1, r + 1):
+        pair = padded[..., r - j : r - j + size] + padded[..., r + j : r + j + size]
+        acc = acc + weights[r + j] * pair
+    return np.moveaxis(acc, -1, axis)
 
 
 # (dy, dx) of the 13 points DARK reads, in the order of dark_point() in heatmap_decode_math.h.
 _DARK_POINTS = (
-    (0, 0), (0, -1), (0, 1), (0, -2), (0, 2), (-1, 0), (1, 0), (-2, 0), (2, 0),
-    (-1, -1), (-1, 1), (1, -1), (1, 1),
-)  # fmt: skip
+    (0, 0),
+    (0, -1),
+    (0, 1),
+    (0, -2),
+    (0, 2),
+    (-1, 0),
+    (1, 0),
+    (-2, 0),
+    (2, 0),
+    (-1, -1),
+    (-1, 1),
+    (1, -1),
+    (1, 1),
+)
 
 
 def _dark(
@@ -396,14 +409,28 @@ def _decode_gpu(
     else:
         result = out
         out_ptr = _device.check_out(
-            out, op="decode_heatmaps", name="out", shape=out_shape, dtype=np.float32,
+            out,
+            op="decode_heatmaps",
+            name="out",
+            shape=out_shape,
+            dtype=np.float32,
             device=hm.device,
-        ).ptr  # fmt: skip
+        ).ptr
     dtype_code = 1 if hm.dtype == np.float16 else 0
     cuda.decode_heatmaps(
-        hm.ptr, dtype_code, shape, strides, t_ptr, scale[0], scale[1], _MODE_CODES[mode], blur,
-        out_ptr, hm.device, handle,
-    )  # fmt: skip
+        hm.ptr,
+        dtype_code,
+        shape,
+        strides,
+        t_ptr,
+        scale[0],
+        scale[1],
+        _MODE_CODES[mode],
+        blur,
+        out_ptr,
+        hm.device,
+        handle,
+    )
     del keep_alive
     return result
 

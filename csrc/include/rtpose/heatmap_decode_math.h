@@ -51,18 +51,21 @@ inline BlurWeights gaussian_weights(int size) {
   return bw;
 }
 
-// Horizontal pass of the zero-padded separable blur at (y, x): sum_j w[j] * at(y, x + j - r),
-// accumulated in float32 from 0 in order j = 0..size-1; taps outside the map are omitted
-// (the same as adding w * 0, because the accumulator, starting at +0, is never -0).
+// Horizontal pass of the zero-padded separable blur at (y, x), in float32, in a mirror-symmetric
+// order: acc = w[r] * at(y, x), then for j = 1..r: acc += w[r + j] * (at(y, x - j) + at(y, x + j))
+// with 0 for taps outside the map. Rounding then cannot break a symmetry of the map: a target
+// symmetric about its peak blurs to exactly equal neighbours (so Megvii's sign test sees 0),
+// which the plain order j = 0..k-1 does not guarantee. The weights are symmetric (w[r - j] ==
+// w[r + j] exactly, see gaussian_weights).
 template <class At>
 RTPOSE_HD float blur_row_at(const At& at, std::int64_t width, std::int64_t y, std::int64_t x,
                             const BlurWeights& bw) {
   const int r = bw.size / 2;
-  float acc = 0.0f;
-  for (int j = 0; j < bw.size; ++j) {
-    const std::int64_t xx = x + j - r;
-    if (xx < 0 || xx >= width) continue;
-    acc = add_rn(acc, mul_rn(bw.w[j], at(y, xx)));
+  float acc = mul_rn(bw.w[r], at(y, x));
+  for (int j = 1; j <= r; ++j) {
+    const float left = x - j >= 0 ? at(y, x - j) : 0.0f;
+    const float right = x + j < width ? at(y, x + j) : 0.0f;
+    acc = add_rn(acc, mul_rn(bw.w[r + j], add_rn(left, right)));
   }
   return acc;
 }
@@ -72,11 +75,11 @@ template <class At>
 RTPOSE_HD float blur_col_at(const At& rows, std::int64_t height, std::int64_t y, std::int64_t x,
                             const BlurWeights& bw) {
   const int r = bw.size / 2;
-  float acc = 0.0f;
-  for (int j = 0; j < bw.size; ++j) {
-    const std::int64_t yy = y + j - r;
-    if (yy < 0 || yy >= height) continue;
-    acc = add_rn(acc, mul_rn(bw.w[j], rows(yy, x)));
+  float acc = mul_rn(bw.w[r], rows(y, x));
+  for (int j = 1; j <= r; ++j) {
+    const float up = y - j >= 0 ? rows(y - j, x) : 0.0f;
+    const float down = y + j < height ? rows(y + j, x) : 0.0f;
+    acc = add_rn(acc, mul_rn(bw.w[r + j], add_rn(up, down)));
   }
   return acc;
 }
