@@ -221,7 +221,7 @@ def _decode_numpy(args: _DecodeArgs) -> np.ndarray:
 
 def _peaks(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Argmax rule over (M, H, W): flat index, value (float32) and whether any value is non-NaN."""
-    flat = maps.reshape(len(maps), -1)
+    flat = maps.reshape(len(maps), maps.shape[1] * maps.shape[2])
     valid = ~np.isnan(flat)
     best = np.where(valid, flat, -np.inf).max(axis=1)  # -inf also when only -inf / NaN remain
     index = (flat == best[:, None]).argmax(axis=1)  # first hit; NaN never compares equal
