@@ -146,10 +146,12 @@ RTPOSE_HD float megvii_score(float raw_max) {
 constexpr int kDarkPoints = 13;
 
 RTPOSE_HD void dark_point(int i, int& dy, int& dx) {
-  const int kDy[kDarkPoints] = {0, 0, 0, 0, 0, -1, 1, -2, 2, -1, -1, 1, 1};
-  const int kDx[kDarkPoints] = {0, -1, 1, -2, 2, 0, 0, 0, 0, -1, 1, -1, 1};
-  dy = kDy[i];
-  dx = kDx[i];
+  // dy + 2 and dx + 2 of point i in 3-bit fields: a lookup in registers, where an indexed local
+  // array would live in (slow) local memory on the GPU.
+  constexpr std::uint64_t kDy = 0x364c0ca492u;  // 2 2 2 2 2 1 3 0 4 1 1 3 3 (point 0 first)
+  constexpr std::uint64_t kDx = 0x32ca4940cau;  // 2 1 3 0 4 2 2 2 2 1 3 1 3
+  dy = static_cast<int>((kDy >> (3 * i)) & 7u) - 2;
+  dx = static_cast<int>((kDx >> (3 * i)) & 7u) - 2;
 }
 
 // DARK applies only when the 5x5 neighbourhood is inside: 1 < x < W - 2 and 1 < y < H - 2.
