@@ -9,6 +9,12 @@ from rtpose.ops._device import DeviceArray, gpu_available
 from rtpose.ops.affine import affine_warp, affine_warp_reference, native_available
 from rtpose.ops.box_affine import BoxAffine, box_to_affine, box_to_affine_reference
 from rtpose.ops.flip import flip_merge, flip_merge_reference
+from rtpose.ops.heatmap_decode import (
+    RefineMode,
+    decode_heatmaps,
+    decode_heatmaps_reference,
+    gaussian_kernel,
+)
 from rtpose.ops.letterbox import Letterbox, letterbox_matrix
 from rtpose.ops.simcc_decode import decode_simcc, decode_simcc_reference
 
@@ -16,14 +22,18 @@ __all__ = [
     "BoxAffine",
     "DeviceArray",
     "Letterbox",
+    "RefineMode",
     "affine_warp",
     "affine_warp_reference",
     "box_to_affine",
     "box_to_affine_reference",
+    "decode_heatmaps",
+    "decode_heatmaps_reference",
     "decode_simcc",
     "decode_simcc_reference",
     "flip_merge",
     "flip_merge_reference",
+    "gaussian_kernel",
     "gpu_available",
     "letterbox_matrix",
     "native_available",

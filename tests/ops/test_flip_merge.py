@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from rtpose.ops import _device as real_device
 from rtpose.ops import flip as flip_merge_module
 from rtpose.ops._native import NativeLoader
 from rtpose.ops.flip import flip_merge, flip_merge_reference
@@ -421,6 +422,7 @@ def fake_gpu(monkeypatch) -> _FakeCuda:
         empty=lambda shape, dtype, *, device, stream: _FakeDeviceArray(np.empty(shape, dtype)),
         upload=lambda a, *, device, stream: _FakeDeviceArray(np.ascontiguousarray(a).copy()),
         check_out=check_out,
+        same_device=real_device.same_device,
     )
     monkeypatch.setattr(flip_merge_module, "_device", fake)
     return cuda

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from rtpose.ops import _device as real_device
 from rtpose.ops import simcc_decode as simcc_module
 from rtpose.ops._native import NativeLoader
 from rtpose.ops.simcc_decode import decode_simcc, decode_simcc_reference
@@ -461,6 +462,7 @@ def fake_gpu(monkeypatch) -> _FakeCuda:
         empty=lambda shape, dtype, *, device, stream: _FakeDeviceArray(np.empty(shape, dtype)),
         upload=lambda a, *, device, stream: _FakeDeviceArray(np.ascontiguousarray(a).copy()),
         check_out=check_out,
+        same_device=real_device.same_device,
     )
     monkeypatch.setattr(simcc_module, "_device", fake)
     return cuda
