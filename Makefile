@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # torch==2.13.0 is the CPU build on our machines; set TORCH_SPEC to use another build.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.rtpose-installed
-NATIVE_SOURCES := $(wildcard csrc/*.cpp csrc/*/*.cpp csrc/*/*.cu csrc/include/*/*.h)
+NATIVE_SOURCES := $(wildcard csrc/*.cpp csrc/*/*.cpp csrc/*/*.cu csrc/*/*.h csrc/include/*/*.h)
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 
 .PHONY: all install fetch demo test test-fast lint format bench clean
@@ -48,6 +48,7 @@ lint: $(STAMP)  ## ruff (lint + format check) and clang-format
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/clang-format -i $(filter %.cpp %.h %.cu,$(NATIVE_SOURCES))
 
 bench: fetch  ## CPU pipeline benchmark on the sample video -> benchmarks/results/
 	$(PY) benchmarks/bench_cpu_pipeline.py

@@ -100,13 +100,16 @@ def bench_cpu(reps: int) -> dict:
     frame, forward, inverse = crop_case()
     kw = dict(mean=MEAN, std=STD, border_value=0.0)
     crops = {
-        "rtpose_cpp_fp32": median_ms(lambda: ops.affine_warp(frame, forward, CROP_HW, **kw), reps=reps),
+        "rtpose_cpp_fp32": median_ms(
+            lambda: ops.affine_warp(frame, forward, CROP_HW, **kw), reps=reps
+        ),
         "rtpose_cpp_fp16": median_ms(
             lambda: ops.affine_warp(frame, forward, CROP_HW, dtype="float16", **kw), reps=reps
         ),
         "cv2_warpAffine_loop": median_ms(lambda: cv2_crops(frame, forward), reps=reps),
         "numpy_reference": median_ms(
-            lambda: ops.affine_warp_reference(frame, forward, CROP_HW, **kw), reps=max(1, reps // 5),
+            lambda: ops.affine_warp_reference(frame, forward, CROP_HW, **kw),
+            reps=max(1, reps // 5),
             warmup=1,
         ),
     }  # fmt: skip
@@ -157,17 +160,18 @@ def bench_gpu(reps: int) -> dict:
         return statistics.median(times)
 
     # Achievable bandwidth: a large device-to-device copy (read + write), same run.
-    src = cp.empty(1 << 30, cp.uint8)
-    dst = cp.empty_like(src)
-    copy_us = gpu_median_us(lambda i: dst.set(src) if False else cp.copyto(dst, src), rotate=1)
-    bandwidth = 2 * src.nbytes / (copy_us * 1e-6)  # bytes / s
-    del src, dst
+    buffers = [cp.empty(1 << 30, cp.uint8) for _ in range(2)]
+    copy_us = gpu_median_us(lambda i: cp.copyto(buffers[1], buffers[0]), rotate=1)
+    bandwidth = 2 * buffers[0].nbytes / (copy_us * 1e-6)  # bytes / s
+    buffers.clear()
 
     frame, forward, inverse = crop_case()
     frame_bytes = frame.nbytes
     n_frames = max(2, int(np.ceil(3 * l2_bytes / frame_bytes)))  # rotate > L2
     rng = np.random.default_rng(5)
-    frames = [cp.asarray(rng.integers(0, 256, frame.shape, dtype=np.uint8)) for _ in range(n_frames)]
+    frames = [
+        cp.asarray(rng.integers(0, 256, frame.shape, dtype=np.uint8)) for _ in range(n_frames)
+    ]
     fwd_dev = cp.asarray(forward)
     # Bytes: every output element written once; source pixels read at least once (the boxes'
     # area, capped at the frame).
@@ -178,9 +182,9 @@ def bench_gpu(reps: int) -> dict:
     for dtype, item in (("float32", 4), ("float16", 2)):
         outs = [cp.empty((N_CROPS, 3, *CROP_HW), dtype) for _ in range(2)]
         us = gpu_median_us(
-            lambda i, d=dtype: ops.affine_warp(
+            lambda i, d=dtype, o=outs: ops.affine_warp(
                 frames[i], fwd_dev, CROP_HW, mean=MEAN, std=STD, dtype=d, stream=handle,
-                out=outs[i % 2],
+                out=o[i % 2],
             ),
             rotate=n_frames,
         )  # fmt: skip
@@ -323,7 +327,9 @@ def _print(report: dict) -> None:
         print(f"GPU: {gpu['device']['name']}  copy bandwidth {gpu['copy_bandwidth_GBps']:.0f} GB/s")
         for section in ("crops", "decode_fp16"):
             for name, row in gpu[section].items():
-                floor = f"  floor {row['floor_us']:.1f} us (x{row['x_floor']:.1f})" if "floor_us" in row else ""
+                floor = ""
+                if "floor_us" in row:
+                    floor = f"  floor {row['floor_us']:.1f} us (x{row['x_floor']:.1f})"
                 print(f"    {section:<12} {name:<26} {row['us']:9.1f} us{floor}")
 
 

@@ -12,8 +12,9 @@
 namespace py = pybind11;
 
 PYBIND11_MODULE(_C, m) {
-  m.doc() = "rtpose native ops (C++ CPU kernels, CUDA kernels when built with CUDA). "
-            "Use them through rtpose.ops.";
+  m.doc() =
+      "rtpose native ops (C++ CPU kernels, CUDA kernels when built with CUDA). "
+      "Use them through rtpose.ops.";
 #ifdef _OPENMP
   m.attr("has_openmp") = true;
 #else

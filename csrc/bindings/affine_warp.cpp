@@ -1,4 +1,6 @@
 // Binding of the CPU affine warp (csrc/cpu/affine_warp.cpp): rtpose._C.affine_warp.
+#include "rtpose/affine_warp.h"
+
 #include <pybind11/stl.h>
 
 #include <cmath>
@@ -7,7 +9,6 @@
 #include <vector>
 
 #include "bindings/common.h"
-#include "rtpose/affine_warp.h"
 
 namespace rtpose::bindings {
 namespace {
@@ -75,10 +76,10 @@ std::vector<std::int32_t> frame_indices(const py::object& frame_index, std::int6
                           std::to_string(n) + ",), got ";
   if (!py::isinstance<py::array>(frame_index) ||
       (arr.dtype().kind() != 'i' && arr.dtype().kind() != 'u')) {
-    throw py::type_error(msg + (py::isinstance<py::array>(frame_index)
-                                    ? describe(arr)
-                                    : py::str(py::type::of(frame_index).attr("__name__"))
-                                          .cast<std::string>()));
+    throw py::type_error(
+        msg + (py::isinstance<py::array>(frame_index)
+                   ? describe(arr)
+                   : py::str(py::type::of(frame_index).attr("__name__")).cast<std::string>()));
   }
   if (arr.ndim() != 1 || arr.shape(0) != n) throw py::value_error(msg + describe(arr));
   const auto values =
@@ -87,8 +88,8 @@ std::vector<std::int32_t> frame_indices(const py::object& frame_index, std::int6
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t v = values.data()[i];
     if (v < 0 || v >= num_frames) {
-      throw py::value_error("affine_warp: frame_index[" + std::to_string(i) + "] = " +
-                            std::to_string(v) + " is not a frame index in [0, " +
+      throw py::value_error("affine_warp: frame_index[" + std::to_string(i) +
+                            "] = " + std::to_string(v) + " is not a frame index in [0, " +
                             std::to_string(num_frames) + ")");
     }
     result[static_cast<size_t>(i)] = static_cast<std::int32_t>(v);
@@ -126,8 +127,7 @@ py::array output_array(const py::object& out, std::int64_t n, std::int64_t out_h
   const std::string expected = "(" + std::to_string(n) + ", 3, " + std::to_string(out_h) + ", " +
                                std::to_string(out_w) + ")";
   const std::string msg = std::string("affine_warp: out must be a C-contiguous, writeable ") +
-                          (half ? "float16" : "float32") + " array of shape " + expected +
-                          ", got ";
+                          (half ? "float16" : "float32") + " array of shape " + expected + ", got ";
   if (!py::isinstance<py::array>(out)) {
     throw py::type_error(msg + py::str(py::type::of(out).attr("__name__")).cast<std::string>());
   }
@@ -183,10 +183,9 @@ py::array affine_warp(const py::sequence& frames, const py::array& matrices,
 }  // namespace
 
 void bind_affine_warp(py::module_& m) {
-  m.def("affine_warp", &affine_warp, py::arg("frames"), py::arg("matrices"),
-        py::arg("frame_index"), py::arg("out_h"), py::arg("out_w"), py::arg("mean"),
-        py::arg("std"), py::arg("rgb"), py::arg("border_value"), py::arg("dtype"),
-        py::arg("out") = py::none(),
+  m.def("affine_warp", &affine_warp, py::arg("frames"), py::arg("matrices"), py::arg("frame_index"),
+        py::arg("out_h"), py::arg("out_w"), py::arg("mean"), py::arg("std"), py::arg("rgb"),
+        py::arg("border_value"), py::arg("dtype"), py::arg("out") = py::none(),
         R"doc(Batched bilinear affine warp of BGR uint8 frames into normalised CHW crops.
 
 frames: sequence of (H, W, 3) uint8 BGR arrays, any strides. matrices: (N, 2, 3) float32/float64

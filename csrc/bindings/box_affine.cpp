@@ -1,11 +1,12 @@
 // Binding of the CPU box -> crop affine: rtpose._C.box_to_affine (see rtpose/ops/box_affine.py).
+#include "rtpose/box_affine.h"
+
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
 
 #include "bindings/common.h"
-#include "rtpose/box_affine.h"
 
 namespace rtpose::bindings {
 namespace {

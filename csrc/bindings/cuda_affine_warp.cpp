@@ -14,8 +14,8 @@ namespace rtpose::bindings {
 namespace {
 
 // (address, height, width, stride_y, stride_x, stride_c) with byte strides.
-using FrameArg = std::tuple<std::uintptr_t, std::int64_t, std::int64_t, std::int64_t,
-                            std::int64_t, std::int64_t>;
+using FrameArg = std::tuple<std::uintptr_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                            std::int64_t>;
 
 void affine_warp(const std::vector<FrameArg>& frames, std::uintptr_t frame_index,
                  std::uintptr_t forward, bool forward_f64, std::int64_t n, std::int64_t out_h,
@@ -54,11 +54,10 @@ void affine_warp(const std::vector<FrameArg>& frames, std::uintptr_t frame_index
 }  // namespace
 
 void bind_cuda_affine_warp(py::module_& m) {
-  m.def("affine_warp", &affine_warp, py::arg("frames"), py::arg("frame_index"),
-        py::arg("forward"), py::arg("forward_f64"), py::arg("n"), py::arg("out_h"),
-        py::arg("out_w"), py::arg("mean"), py::arg("std"), py::arg("rgb"),
-        py::arg("border_value"), py::arg("out_dtype"), py::arg("out"), py::arg("device"),
-        py::arg("stream"));
+  m.def("affine_warp", &affine_warp, py::arg("frames"), py::arg("frame_index"), py::arg("forward"),
+        py::arg("forward_f64"), py::arg("n"), py::arg("out_h"), py::arg("out_w"), py::arg("mean"),
+        py::arg("std"), py::arg("rgb"), py::arg("border_value"), py::arg("out_dtype"),
+        py::arg("out"), py::arg("device"), py::arg("stream"));
 }
 
 }  // namespace rtpose::bindings

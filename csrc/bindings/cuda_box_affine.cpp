@@ -22,8 +22,8 @@ void box_to_affine(std::uintptr_t boxes, bool boxes_f64, std::int64_t box_stride
 
 void bind_cuda_box_affine(py::module_& m) {
   m.def("box_to_affine", &box_to_affine, py::arg("boxes"), py::arg("boxes_f64"),
-        py::arg("box_stride"), py::arg("n"), py::arg("out_h"), py::arg("out_w"),
-        py::arg("padding"), py::arg("fwd"), py::arg("inv"), py::arg("device"), py::arg("stream"));
+        py::arg("box_stride"), py::arg("n"), py::arg("out_h"), py::arg("out_w"), py::arg("padding"),
+        py::arg("fwd"), py::arg("inv"), py::arg("device"), py::arg("stream"));
 }
 
 }  // namespace rtpose::bindings

@@ -20,8 +20,7 @@ namespace rtpose::bindings {
 inline void check_cuda(cudaError_t err, const std::string& what) {
   if (err != cudaSuccess) {
     cudaGetLastError();  // clear the sticky-free error so the next call starts clean
-    throw std::runtime_error(what + ": " + cudaGetErrorName(err) + ": " +
-                             cudaGetErrorString(err));
+    throw std::runtime_error(what + ": " + cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
   }
 }
 

@@ -68,7 +68,8 @@ std::string device_error() {
   int n = 0;
   const cudaError_t err = cudaGetDeviceCount(&n);
   cudaGetLastError();
-  if (err != cudaSuccess) return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
+  if (err != cudaSuccess)
+    return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
   return n == 0 ? "cudaGetDeviceCount reported 0 devices" : "";
 }
 

@@ -36,7 +36,10 @@ Info info_of(const dl::Tensor& t) {
     }
   }
   const auto address = reinterpret_cast<std::uintptr_t>(t.data) + t.byte_offset;
-  return Info{address, shape, strides, {t.dtype.code, t.dtype.bits, t.dtype.lanes},
+  return Info{address,
+              shape,
+              strides,
+              {t.dtype.code, t.dtype.bits, t.dtype.lanes},
               {t.device.device_type, t.device.device_id}};
 }
 

@@ -1,11 +1,12 @@
 // CPU implementation of rtpose::cpu::affine_warp (see rtpose/affine_warp.h for the contract).
 #include "rtpose/affine_warp.h"
-#include "rtpose/affine_warp_math.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
+
+#include "rtpose/affine_warp_math.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -241,8 +242,8 @@ void sample_row(const Kernel& k, const RowTaps& t, float* const planes[3]) {
 
 }  // namespace
 
-void affine_warp(const ImageView* frames, const std::int32_t* frame_index,
-                 const double* inverse, std::int64_t n, const AffineWarpParams& params, void* out) {
+void affine_warp(const ImageView* frames, const std::int32_t* frame_index, const double* inverse,
+                 std::int64_t n, const AffineWarpParams& params, void* out) {
   // One set of constants per frame a crop reads.
   std::int64_t num_frames = 1;
   for (std::int64_t i = 0; frame_index != nullptr && i < n; ++i) {

@@ -93,13 +93,11 @@ void affine_warp(const ImageView* frames, int num_frames, const std::int32_t* fr
     const auto count = static_cast<unsigned>(n - first < kMaxGridZ ? n - first : kMaxGridZ);
     const dim3 grid(blocks_x, blocks_y, count);
     if (forward_f64) {
-      affine_warp_kernel<true><<<grid, block, 0, s>>>(table, frame_index, forward, first,
-                                                      params.out_h, params.out_w,
-                                                      params.out_dtype, out);
+      affine_warp_kernel<true><<<grid, block, 0, s>>>(
+          table, frame_index, forward, first, params.out_h, params.out_w, params.out_dtype, out);
     } else {
-      affine_warp_kernel<false><<<grid, block, 0, s>>>(table, frame_index, forward, first,
-                                                       params.out_h, params.out_w,
-                                                       params.out_dtype, out);
+      affine_warp_kernel<false><<<grid, block, 0, s>>>(
+          table, frame_index, forward, first, params.out_h, params.out_w, params.out_dtype, out);
     }
     check_launch("affine_warp kernel launch");
   }

@@ -34,16 +34,16 @@ void box_to_affine(const void* boxes, bool boxes_f64, std::int64_t box_stride, s
   const auto blocks = static_cast<unsigned>((n + kThreads - 1) / kThreads);
   const auto s = static_cast<cudaStream_t>(stream);
   if (boxes_f64) {
-    box_to_affine_kernel<true><<<blocks, kThreads, 0, s>>>(boxes, box_stride, n, out_w, out_h,
-                                                            padding, fwd, inv);
+    box_to_affine_kernel<true>
+        <<<blocks, kThreads, 0, s>>>(boxes, box_stride, n, out_w, out_h, padding, fwd, inv);
   } else {
-    box_to_affine_kernel<false><<<blocks, kThreads, 0, s>>>(boxes, box_stride, n, out_w, out_h,
-                                                             padding, fwd, inv);
+    box_to_affine_kernel<false>
+        <<<blocks, kThreads, 0, s>>>(boxes, box_stride, n, out_w, out_h, padding, fwd, inv);
   }
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) {
-    throw std::runtime_error(std::string("box_to_affine kernel launch: ") +
-                             cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
+    throw std::runtime_error(std::string("box_to_affine kernel launch: ") + cudaGetErrorName(err) +
+                             ": " + cudaGetErrorString(err));
   }
 }
 

@@ -50,8 +50,8 @@ namespace cpu {
 // at inverse[i] @ [x, y, 1], normalised as (sample - mean[c]) / std[c]. Each of the four
 // bilinear neighbours that lies outside the frame contributes border_value (cv2
 // BORDER_CONSTANT). Parallel over (crop, output row) with OpenMP when available.
-void affine_warp(const ImageView* frames, const std::int32_t* frame_index,
-                 const double* inverse, std::int64_t n, const AffineWarpParams& params, void* out);
+void affine_warp(const ImageView* frames, const std::int32_t* frame_index, const double* inverse,
+                 std::int64_t n, const AffineWarpParams& params, void* out);
 
 }  // namespace cpu
 

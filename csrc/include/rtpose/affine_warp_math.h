@@ -44,9 +44,9 @@ RTPOSE_HD void split_coordinate(double s, double limit, std::int32_t& i, float& 
 // Normalisation constants in frame (BGR) channel order: lane l of a pixel is frame channel l.
 struct WarpConstants {
   std::int32_t width, height;
-  float mean[3];      // per lane
-  float inv_std[3];   // per lane
-  float border;       // raw border value, blended like any other neighbour
+  float mean[3];        // per lane
+  float inv_std[3];     // per lane
+  float border;         // raw border value, blended like any other neighbour
   float border_out[3];  // per OUTPUT channel: a pixel whose four neighbours are all outside
   int lane_of_output[3];
 };

@@ -47,8 +47,8 @@ RTPOSE_HD void box_to_affine(const double* box, double out_w, double out_h, doub
 
 namespace cpu {
 // boxes: (n, 4) float64; fwd, inv: (n, 2, 3) float64, C-contiguous.
-void box_to_affine(const double* boxes, std::int64_t n, double out_w, double out_h,
-                   double padding, double* fwd, double* inv);
+void box_to_affine(const double* boxes, std::int64_t n, double out_w, double out_h, double padding,
+                   double* fwd, double* inv);
 }  // namespace cpu
 
 namespace cuda {
