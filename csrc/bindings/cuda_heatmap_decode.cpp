@@ -11,6 +11,7 @@
 
 #include "bindings/common.h"
 #include "bindings/cuda_common.h"
+#include "bindings/heatmap_decode_args.h"
 #include "rtpose/heatmap_decode.h"
 #include "rtpose/heatmap_decode_math.h"
 
@@ -41,22 +42,9 @@ void decode_heatmaps(std::uintptr_t heatmaps, int dtype, const std::array<std::i
         "elements, got heatmaps of shape " +
         shape_text());
   }
-  if (mode < 0 || mode > 3) {
-    throw py::value_error(
-        "decode_heatmaps: mode must be 0 (argmax), 1 (quarter), 2 (megvii) or 3 (dark), got " +
-        std::to_string(mode));
-  }
+  check_params(mode, blur_kernel, scale_x, scale_y);
   const auto refine = static_cast<rtpose::RefineMode>(mode);
   const bool blurs = refine == rtpose::RefineMode::kMegvii || refine == rtpose::RefineMode::kDark;
-  if (blurs && (blur_kernel < 1 || blur_kernel > rtpose::kMaxBlurKernel || blur_kernel % 2 == 0)) {
-    throw py::value_error("decode_heatmaps: blur_kernel must be odd in [1, " +
-                          std::to_string(rtpose::kMaxBlurKernel) + "], got " +
-                          std::to_string(blur_kernel));
-  }
-  if (!(std::isfinite(scale_x) && scale_x > 0 && std::isfinite(scale_y) && scale_y > 0)) {
-    throw py::value_error("decode_heatmaps: scale_x and scale_y must be finite and > 0, got " +
-                          format_values({scale_x, scale_y}));
-  }
   const bool empty = shape[0] * shape[1] == 0;
   if (!empty && (heatmaps == 0 || out == 0)) {
     throw py::value_error("decode_heatmaps: heatmaps and out must be device pointers, got 0");

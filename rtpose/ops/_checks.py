@@ -42,3 +42,20 @@ def maps(value: object, n: int | None, *, op: str, name: str) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[1:] != (2, 3) or (n is not None and arr.shape[0] != n):
         raise ValueError(msg + describe(arr))
     return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def host_out(out: object, *, op: str, shape: tuple[int, ...], dtype: object) -> None:
+    """Checks a caller-given numpy output: C-contiguous, writeable, ``shape`` and ``dtype``."""
+    dtype = np.dtype(dtype)  # type: ignore[arg-type]
+    shape = tuple(shape)
+    msg = f"{op}: out must be a C-contiguous, writeable {dtype} array of shape {shape}, got "
+    if not isinstance(out, np.ndarray):
+        raise TypeError(msg + type(out).__name__)
+    if out.dtype != dtype:
+        raise TypeError(msg + describe(out))
+    if out.shape != shape:
+        raise ValueError(msg + describe(out))
+    if not out.flags.c_contiguous:
+        raise ValueError(msg + describe(out) + ", not C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(msg + describe(out) + ", read-only")

@@ -26,6 +26,7 @@ import numpy as np
 
 from rtpose.ops import _device
 from rtpose.ops._checks import describe as _describe
+from rtpose.ops._checks import host_out as _host_out
 from rtpose.ops._checks import maps as _maps
 from rtpose.ops._checks import pair as _pair
 from rtpose.ops._native import NativeLoader
@@ -115,7 +116,7 @@ def affine_warp(
     index = _frame_index(frame_index, len(maps), len(frame_list))
     n = maps.shape[0]
     if out is not None:
-        _check_out(out, (n, 3, *params.out_hw), params.dtype)
+        _host_out(out, op="affine_warp", shape=(n, 3, *params.out_hw), dtype=params.dtype)
     native = _native.get()
     if native is not None:
         # The extension checks singular maps itself, with the same message as _invert_affine.
@@ -346,20 +347,6 @@ def _channel_values(
             f"affine_warp: {name} must be {what} in every channel, got {tuple(flat.tolist())}"
         )
     return (float(flat[0]), float(flat[1]), float(flat[2]))
-
-
-def _check_out(out: object, shape: tuple[int, int, int, int], dtype: np.dtype) -> None:
-    msg = f"affine_warp: out must be a C-contiguous, writeable {dtype} array of shape {shape}, got "
-    if not isinstance(out, np.ndarray):
-        raise TypeError(msg + type(out).__name__)
-    if out.dtype != dtype:
-        raise TypeError(msg + _describe(out))
-    if out.shape != shape:
-        raise ValueError(msg + _describe(out))
-    if not out.flags.c_contiguous:
-        raise ValueError(msg + _describe(out) + ", not C-contiguous")
-    if not out.flags.writeable:
-        raise ValueError(msg + _describe(out) + ", read-only")
 
 
 # --- GPU ----------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rtpose.ops import _device
+from rtpose.ops._checks import host_out as _host_out
 from rtpose.ops._native import NativeLoader
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def flip_merge(
         )
     a, b, index, squeeze = _validate(heatmaps, flipped, flip_indices)
     if out is not None:
-        _check_out(out, a.shape[1:] if squeeze else a.shape, a.dtype)
+        _host_out(out, op="flip_merge", shape=a.shape[1:] if squeeze else a.shape, dtype=a.dtype)
     native = _native.get()
     if native is not None:
         result = native.flip_merge(a, b, index, bool(shift), None if out is None else _as4d(out))
@@ -205,23 +206,6 @@ def flip_index_array(flip_indices: Any, k: int) -> np.ndarray:
             )
         seen_at[v] = i
     return index.astype(np.int32)
-
-
-def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
-    msg = (
-        f"flip_merge: out must be a C-contiguous, writeable {dtype} array of shape "
-        f"{tuple(shape)}, got "
-    )
-    if not isinstance(out, np.ndarray):
-        raise TypeError(msg + type(out).__name__)
-    if out.dtype != dtype:
-        raise TypeError(msg + _describe(out))
-    if out.shape != tuple(shape):
-        raise ValueError(msg + _describe(out))
-    if not out.flags.c_contiguous:
-        raise ValueError(msg + _describe(out) + ", not C-contiguous")
-    if not out.flags.writeable:
-        raise ValueError(msg + _describe(out) + ", read-only")
 
 
 def _flip_merge_gpu(

@@ -54,6 +54,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from rtpose.ops._checks import host_out as _host_out
 from rtpose.ops._native import NativeLoader
 
 RefineMode = Literal["argmax", "quarter", "megvii", "dark"]
@@ -147,7 +148,9 @@ def decode_heatmaps(
     args = _validate(heatmaps, transforms, mode, blur_kernel, input_size)
     n, k = args.heatmaps.shape[:2]
     if out is not None:
-        _check_out(out, (k, 3) if args.squeeze else (n, k, 3))
+        _host_out(
+            out, op="decode_heatmaps", shape=(k, 3) if args.squeeze else (n, k, 3), dtype=np.float32
+        )
     native = _native.get()
     if native is not None:
         sx, sy = args.scale
@@ -531,18 +534,3 @@ def _host_transforms(transforms: Any, n: int) -> np.ndarray:
     if t.shape != (n, 2, 3):
         raise ValueError(msg + _describe(t))
     return np.array(t, dtype=np.float64, order="C")
-
-
-def _check_out(out: Any, shape: tuple[int, ...]) -> None:
-    msg = (
-        "decode_heatmaps: out must be a C-contiguous, writeable float32 array of shape "
-        f"{shape}, got "
-    )
-    if not isinstance(out, np.ndarray):
-        raise TypeError(msg + type(out).__name__)
-    if out.dtype != np.float32:
-        raise TypeError(msg + _describe(out))
-    if out.shape != shape:
-        raise ValueError(msg + _describe(out))
-    if not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError(msg + _describe(out) + ", not C-contiguous or read-only")

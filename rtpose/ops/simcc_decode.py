@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from rtpose.ops import _device
+from rtpose.ops._checks import host_out as _host_out
 from rtpose.ops._native import NativeLoader
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def decode_simcc(
     x, y, maps, ratio, squeeze = _validate(simcc_x, simcc_y, transforms, split_ratio)
     n, k = x.shape[:2]
     if out is not None:
-        _check_out(out, (k, 3) if squeeze else (n, k, 3))
+        _host_out(out, op="decode_simcc", shape=(k, 3) if squeeze else (n, k, 3), dtype=np.float32)
     native = _native.get()
     if native is not None:
         out3 = None if out is None else (out if out.ndim == 3 else out[None])
@@ -221,22 +222,6 @@ def _validate(
     x = x if x.flags.aligned else x.copy()  # ascontiguousarray would keep the address
     y = y if y.flags.aligned else y.copy()
     return x, y, _transforms(transforms, x.shape[0]), ratio, squeeze
-
-
-def _check_out(out: Any, shape: tuple[int, ...]) -> None:
-    msg = (
-        f"decode_simcc: out must be a C-contiguous, writeable float32 array of shape {shape}, got "
-    )
-    if not isinstance(out, np.ndarray):
-        raise TypeError(msg + type(out).__name__)
-    if out.dtype != np.float32:
-        raise TypeError(msg + _describe(out))
-    if out.shape != shape:
-        raise ValueError(msg + _describe(out))
-    if not out.flags.c_contiguous:
-        raise ValueError(msg + _describe(out) + ", not C-contiguous")
-    if not out.flags.writeable:
-        raise ValueError(msg + _describe(out) + ", read-only")
 
 
 def _decode_gpu(

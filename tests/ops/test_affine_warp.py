@@ -9,13 +9,13 @@ Tolerances (normalised units unless said otherwise):
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 
 import cv2
 import numpy as np
 import pytest
+from native_ext import native_module, require_native
 
 from rtpose.ops import affine
 from rtpose.ops._native import NativeLoader
@@ -26,13 +26,6 @@ YOLO = ((0.0, 0.0, 0.0), (255.0, 255.0, 255.0))
 NORMS = {"imagenet": IMAGENET, "yolo": YOLO}
 
 Warp = Callable[..., np.ndarray]  # the signature of affine_warp_reference
-
-
-def _native_module():
-    try:
-        return importlib.import_module("rtpose._C"), ""
-    except ImportError as exc:
-        return None, str(exc)
 
 
 def _native_warp(
@@ -47,24 +40,18 @@ def _native_warp(
     out=None,
 ):
     """rtpose._C.affine_warp with the Python signature, bypassing the Python-side checks."""
-    native, _ = _native_module()
+    native, _ = native_module()
     rgb = channel_order == "rgb"
     return native.affine_warp(
         [frame], matrices, None, *out_size, mean, std, rgb, border_value, "float32", out
     )
 
 
-def _require_native() -> None:
-    native, error = _native_module()
-    if native is None:
-        pytest.skip(f"rtpose._C is not built ({error}); run: pip install --no-build-isolation -e .")
-
-
 @pytest.fixture(params=["native", "numpy"])
 def warp(request) -> Warp:
     """Each implementation, called with affine_warp_reference's signature."""
     if request.param == "native":
-        _require_native()
+        require_native()
         return _native_warp
     return affine_warp_reference
 
@@ -81,7 +68,7 @@ def fallback(monkeypatch) -> None:
 def warp_with_out(request) -> Warp:
     """affine_warp (which takes ``out``) through each of its two paths."""
     if request.param == "native":
-        _require_native()
+        require_native()
         return _native_warp
     request.getfixturevalue("fallback")
     return affine_warp
@@ -194,7 +181,7 @@ def test_matches_cv2_arbitrary_maps(warp, frame_hw, out_hw, n):
 
 @pytest.mark.parametrize("axis_aligned", [False, True], ids=["general", "axis_aligned"])
 def test_native_matches_reference(axis_aligned):
-    _require_native()
+    require_native()
     rng = np.random.default_rng(2)
     frame = _frame(rng, 1080, 1920)
     maps = _random_maps(rng, (1080, 1920), (256, 192), 64, axis_aligned=axis_aligned)
@@ -206,7 +193,7 @@ def test_native_matches_reference(axis_aligned):
 
 def test_native_matches_reference_raw_values():
     """Without normalisation values reach 255: float32 interpolation is good to ~1e-4 there."""
-    _require_native()
+    require_native()
     rng = np.random.default_rng(3)
     frame = _frame(rng, 97, 131)
     maps = _random_maps(rng, (97, 131), (33, 29), 16)
@@ -271,7 +258,7 @@ def test_channel_order(warp):
 
 
 def test_affine_warp_dispatches_to_native():
-    _require_native()
+    require_native()
     assert affine.native_available()
     rng = np.random.default_rng(7)
     frame, maps = _frame(rng, 40, 50), _random_maps(rng, (40, 50), (12, 10), 3)
@@ -428,7 +415,7 @@ def test_rejects_read_only_out(warp_with_out):
 def test_float16_is_float32_rounded_to_nearest_even(std):
     """The C++ kernel computes in float32 and rounds once to float16 (its own bit conversion):
     bit for bit numpy's astype(float16) of the float32 result, also for inf, subnormals, 0."""
-    _require_native()
+    require_native()
     rng = np.random.default_rng(20)
     frame, maps = _frame(rng, 50, 60), _random_maps(rng, (50, 60), (13, 17), 4)
     kw = dict(mean=(127.0, 128.0, 129.0), std=(std, std, std), border_value=300.0)
@@ -463,7 +450,7 @@ def test_float16_reference_and_out():
 @pytest.mark.parametrize("implementation", ["native", "numpy"])
 def test_multi_frame_equals_one_call_per_frame(implementation):
     if implementation == "native":
-        _require_native()
+        require_native()
     fn = affine_warp if implementation == "native" else affine_warp_reference
     rng = np.random.default_rng(22)
     sizes = [(40, 50), (31, 23), (64, 48)]
@@ -480,7 +467,7 @@ def test_multi_frame_equals_one_call_per_frame(implementation):
 
 
 def test_multi_frame_array_form_and_matches_reference():
-    _require_native()
+    require_native()
     rng = np.random.default_rng(23)
     frames = np.stack([_frame(rng, 30, 40) for _ in range(3)])  # (F, H, W, 3)
     index = np.array([1, 1, 0, 2], np.int32)
@@ -490,7 +477,7 @@ def test_multi_frame_array_form_and_matches_reference():
         got, affine_warp_reference(frames, maps, (8, 9), frame_index=index), rtol=0, atol=1e-4
     )
     # The native binding takes the same list the Python layer builds.
-    native, _ = _native_module()
+    native, _ = native_module()
     direct = native.affine_warp(
         list(frames), maps, index, 8, 9, (0, 0, 0), (1, 1, 1), True, 0.0, "float32"
     )
@@ -526,15 +513,15 @@ def test_multi_frame_rejects_bad_arguments(warp_impl, frames, index, error, matc
 def warp_impl(request) -> Warp:
     """affine_warp (native) and affine_warp_reference, with the public signature."""
     if request.param == "native":
-        _require_native()
+        require_native()
         return affine_warp
     return affine_warp_reference
 
 
 def test_native_binding_rejects_bad_frame_index():
     """A direct call of rtpose._C cannot read out of bounds: it checks the indices itself."""
-    _require_native()
-    native, _ = _native_module()
+    require_native()
+    native, _ = native_module()
     frame = np.zeros((10, 10, 3), np.uint8)
     maps = np.tile(np.eye(2, 3), (2, 1, 1))
     args = (maps, np.array([0, 5]), 4, 4, (0, 0, 0), (1, 1, 1), True, 0.0, "float32")

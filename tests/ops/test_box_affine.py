@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 import pytest
+from native_ext import require_native
 
 from rtpose.ops import box_affine
 from rtpose.ops._native import NativeLoader
@@ -34,15 +35,8 @@ def _mmpose_inverse(boxes: np.ndarray, input_hw, padding: float) -> np.ndarray:
     return inv
 
 
-def _require_native():
-    try:
-        importlib.import_module("rtpose._C")
-    except ImportError as exc:
-        pytest.skip(f"rtpose._C is not built ({exc})")
-
-
 def test_native_equals_reference_bitwise():
-    _require_native()
+    require_native()
     boxes = _boxes(np.random.default_rng(0), 500)
     for size, padding in [((256, 192), 1.25), ((256, 256), 1.0), ((384, 288), 1.5)]:
         got = box_to_affine(boxes, size, padding=padding)
@@ -112,7 +106,7 @@ def test_rejects_bad_arguments(kwargs, error, match):
 
 
 def test_native_binding_validates():
-    _require_native()
+    require_native()
     native = importlib.import_module("rtpose._C")
     with pytest.raises(TypeError, match=r"boxes must be float32 or float64 of shape \(N, 4\)"):
         native.box_to_affine(np.zeros((2, 4), np.int32), 256, 192, 1.25)

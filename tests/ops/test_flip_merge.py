@@ -7,12 +7,12 @@ result in the input dtype, so results are compared bit for bit (no tolerance).
 from __future__ import annotations
 
 import ctypes
-import importlib
 import logging
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from native_ext import require_native
 
 from rtpose.ops import _device as real_device
 from rtpose.ops import flip as flip_merge_module
@@ -23,23 +23,9 @@ from rtpose.skeletons import COCO17
 FLIP17 = np.array(COCO17.flip_index)
 
 
-def _native_module():
-    try:
-        return importlib.import_module("rtpose._C"), ""
-    except ImportError as exc:
-        return None, str(exc)
-
-
-def _require_native():
-    native, error = _native_module()
-    if native is None:
-        pytest.skip(f"rtpose._C is not built ({error}); run: pip install --no-build-isolation -e .")
-    return native
-
-
 def _native_merge(heatmaps, flipped, flip_indices, *, shift=False, out=None):
     """rtpose._C.flip_merge with the reference's signature, bypassing the Python-side checks."""
-    return _require_native().flip_merge(heatmaps, flipped, np.asarray(flip_indices), shift, out)
+    return require_native().flip_merge(heatmaps, flipped, np.asarray(flip_indices), shift, out)
 
 
 @pytest.fixture(params=["native", "numpy"])
@@ -59,7 +45,7 @@ def fallback(monkeypatch) -> None:
 def public(request):
     """flip_merge (which takes ``out``) through each of its two CPU paths."""
     if request.param == "native":
-        _require_native()
+        require_native()
     else:
         request.getfixturevalue("fallback")
     return flip_merge
@@ -90,7 +76,7 @@ VIEWS = {
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 @pytest.mark.parametrize("view", VIEWS)
 def test_native_matches_reference_bitwise(view, dtype, shift):
-    _require_native()
+    require_native()
     batch = _maps(np.random.default_rng(0), (6, 17, 24, 18), dtype) * 4
     a, b = VIEWS[view](batch)
     want = flip_merge_reference(a, b, FLIP17, shift=shift)
@@ -102,7 +88,7 @@ def test_native_matches_reference_bitwise(view, dtype, shift):
 
 def test_large_batch_uses_threads_and_matches():
     """Above the OpenMP threshold (2**16 elements) the parallel loop gives the same bits."""
-    _require_native()
+    require_native()
     batch = _maps(np.random.default_rng(1), (16, 17, 64, 48))
     for shift in (False, True):
         _assert_bitwise(
@@ -113,7 +99,7 @@ def test_large_batch_uses_threads_and_matches():
 
 def test_float16_rounds_like_numpy():
     """Sums that land exactly halfway between two float16 values round to even (numpy astype)."""
-    _require_native()
+    require_native()
     # 1 + 2**-11 is halfway between 1 and 1 + 2**-10: the mean of 1 and 1 + 2**-10 rounds to 1;
     # the mean of 1 + 2**-10 and 1 + 2**-9 is 1 + 3 * 2**-11, halfway, rounds to 1 + 2**-9.
     a = np.array([[[[1.0, 1.0 + 2**-10]]]], np.float16)
@@ -206,7 +192,7 @@ def test_flip_indices_forms(public):
 
 
 def test_dispatches_to_native():
-    _require_native()
+    require_native()
     assert flip_merge_module._native.get() is not None
     rng = np.random.default_rng(8)
     a, b = _maps(rng, (2, 17, 6, 5), np.float16), _maps(rng, (2, 17, 6, 5), np.float16)
@@ -335,7 +321,7 @@ def test_rejects_read_only_out(public):
 
 def test_direct_call_with_unaligned_strides_raises():
     """Byte strides that are not whole elements are refused by the binding, not read wrongly."""
-    _require_native()
+    require_native()
     raw = np.zeros(2 * 3 * 4 * 5 * 4 + 1, np.uint8)[1:].view(np.float32).reshape(GOOD.shape)
     with pytest.raises(ValueError, match=r"^flip_merge: heatmaps must be aligned"):
         _native_merge(raw, GOOD, [0, 2, 1])
@@ -396,7 +382,7 @@ def _row_major(shape):
 
 @pytest.fixture
 def fake_gpu(monkeypatch) -> _FakeCuda:
-    _require_native()
+    require_native()
     cuda = _FakeCuda()
 
     def view(obj, *, op, name, stream=0):

@@ -16,12 +16,12 @@ Tolerances:
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import cv2
 import numpy as np
 import pytest
+from native_ext import require_native
 
 from rtpose.ops import heatmap_decode
 from rtpose.ops._native import NativeLoader
@@ -34,20 +34,6 @@ from rtpose.ops.heatmap_decode import (
 MODES = ("argmax", "quarter", "megvii", "dark")
 CODES = {"argmax": 0, "quarter": 1, "megvii": 2, "dark": 3}
 ATOL, RTOL = 1e-5, 1e-6  # see the module docstring
-
-
-def _native_module():
-    try:
-        return importlib.import_module("rtpose._C"), ""
-    except ImportError as exc:
-        return None, str(exc)
-
-
-def _require_native():
-    native, error = _native_module()
-    if native is None:
-        pytest.skip(f"rtpose._C is not built ({error}); run: pip install --no-build-isolation -e .")
-    return native
 
 
 def _gpu_available() -> bool:
@@ -64,7 +50,7 @@ needs_gpu = pytest.mark.skipif(not _gpu_available(), reason="needs a CUDA GPU an
 
 def _native_decode(heatmaps, transforms=None, **options):
     """decode_heatmaps through the C++ kernel (skips when rtpose._C is missing)."""
-    _require_native()
+    require_native()
     return decode_heatmaps(heatmaps, transforms, **options)
 
 
@@ -525,14 +511,14 @@ def test_out_and_stream_errors():
     ],
 )
 def test_native_binding_rejects_bad_arguments(args, error):
-    native = _require_native()
+    native = require_native()
     with pytest.raises(error, match="decode_heatmaps"):
         native.decode_heatmaps(*args)
 
 
 def test_cuda_binding_rejects_bad_arguments_before_launching():
     """Checks that need no GPU: they run before the binding touches the device."""
-    native = _require_native()
+    native = require_native()
     if not native.has_cuda:
         pytest.skip("rtpose._C built without CUDA")
     good = dict(

@@ -10,12 +10,12 @@ peak values copied unchanged, so they are compared exactly.
 from __future__ import annotations
 
 import ctypes
-import importlib
 import logging
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from native_ext import require_native
 
 from rtpose.ops import _device as real_device
 from rtpose.ops import simcc_decode as simcc_module
@@ -25,23 +25,9 @@ from rtpose.ops.simcc_decode import decode_simcc, decode_simcc_reference
 COORD_ATOL = 1e-5  # see the module docstring
 
 
-def _native_module():
-    try:
-        return importlib.import_module("rtpose._C"), ""
-    except ImportError as exc:
-        return None, str(exc)
-
-
-def _require_native():
-    native, error = _native_module()
-    if native is None:
-        pytest.skip(f"rtpose._C is not built ({error}); run: pip install --no-build-isolation -e .")
-    return native
-
-
 def _native_decode(simcc_x, simcc_y, transforms=None, *, split_ratio=2.0, out=None):
     """rtpose._C.decode_simcc with the reference's signature, bypassing the Python-side checks."""
-    return _require_native().decode_simcc(simcc_x, simcc_y, transforms, split_ratio, out)
+    return require_native().decode_simcc(simcc_x, simcc_y, transforms, split_ratio, out)
 
 
 @pytest.fixture(params=["native", "numpy"])
@@ -62,7 +48,7 @@ def fallback(monkeypatch) -> None:
 def public(request):
     """decode_simcc (which takes ``out``) through each of its two CPU paths."""
     if request.param == "native":
-        _require_native()
+        require_native()
     else:
         request.getfixturevalue("fallback")
     return decode_simcc
@@ -104,7 +90,7 @@ def _argmax_first(v: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 @pytest.mark.parametrize("with_maps", [False, True], ids=["crop", "image"])
 def test_native_matches_reference(dtype, with_maps):
-    _require_native()
+    require_native()
     rng = np.random.default_rng(0)
     x, y = _vectors(rng, 8, 17, 384, 512, dtype)
     if dtype == np.float16:  # a coarse grid: many ties, which must go to the first index
@@ -120,7 +106,7 @@ def test_native_matches_reference(dtype, with_maps):
 
 def test_large_batch_uses_threads_and_matches():
     """Above the OpenMP threshold the parallel loop gives the same rows."""
-    _require_native()
+    require_native()
     rng = np.random.default_rng(1)
     x, y = _vectors(rng, 64, 17, 384, 512)
     maps = _maps(rng, 64)
@@ -237,7 +223,7 @@ def test_no_crops_and_single_keypoint(decode):
 
 
 def test_dispatches_to_native():
-    _require_native()
+    require_native()
     assert simcc_module._native.get() is not None
     rng = np.random.default_rng(6)
     x, y = _vectors(rng, 3, 17, 64, 48)
@@ -386,7 +372,7 @@ def test_rejects_read_only_out(public):
 
 
 def test_direct_call_with_unaligned_data_raises():
-    _require_native()
+    require_native()
     raw = np.zeros(2 * 3 * 8 * 4 + 1, np.uint8)[1:].view(np.float32).reshape(GX.shape)
     with pytest.raises(ValueError, match=r"^decode_simcc: simcc_x must be aligned"):
         _native_decode(raw, GY)
@@ -436,7 +422,7 @@ class _FakeCuda:
 
 @pytest.fixture
 def fake_gpu(monkeypatch) -> _FakeCuda:
-    _require_native()
+    require_native()
     cuda = _FakeCuda()
 
     def view(obj, *, op, name, stream=0):
