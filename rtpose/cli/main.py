@@ -56,8 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"model name (default: %(default)s; one of: {', '.join(list_models())})",
     )  # fmt: skip
     run.add_argument(
-        "--weights", type=Path, help="checkpoint (default: the model's fetched weights)"
-    )
+        "--weights", type=Path,
+        help="checkpoint (default: the model's fetched weights; top-down models need one)",
+    )  # fmt: skip
+    run.add_argument(
+        "--detector", default="yolo11n-pose", metavar="D",
+        help="person detector of top-down models (default: %(default)s)",
+    )  # fmt: skip
+    run.add_argument(
+        "--flip-test", action=argparse.BooleanOptionalAction, default=None,
+        help="top-down models: also pose mirrored crops and average (default: as published)",
+    )  # fmt: skip
     run.add_argument(
         "--backend", default="auto", metavar="B",
         help=f"inference backend (default: %(default)s; one of: {', '.join(BACKENDS)})",
@@ -122,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     stream = VideoPoseStream(
         args.video, model=args.model, backend=args.backend, weights=args.weights,
         conf=args.conf, max_frames=args.max_frames, threads=args.threads,
-        return_images=args.out is not None,
+        return_images=args.out is not None, **top_down_options(args),
     )  # fmt: skip
     timings: dict[str, list[float]] = {}
     persons = 0
@@ -151,6 +160,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - start
     print_summary(args, stream, timings, persons, elapsed)
     return 0
+
+
+def top_down_options(args: argparse.Namespace) -> dict:
+    """The top-down options the user set (one-stage models refuse them)."""
+    options = {}
+    if args.detector != "yolo11n-pose":
+        options["detector"] = args.detector
+    if args.flip_test is not None:
+        options["flip_test"] = args.flip_test
+    return options
 
 
 def print_summary(args, stream, timings: dict[str, list[float]], persons: int, elapsed: float):

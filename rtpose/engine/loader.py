@@ -49,8 +49,9 @@ def export_yolo_onnx(info: ModelInfo, weights: Path, path: Path) -> Path:
 
     model = load_yolo_pose(weights, expect_scale=info.scale)
     log.info("exporting %s to ONNX (once per checkpoint): %s", info.name, path)
-    size = info.input_size
-    return export_onnx(model, path, sample_shape=(1, 3, size, size), output_axes={2: "anchors"})
+    return export_onnx(
+        model, path, sample_shape=(1, 3, *info.input_size), output_axes={2: "anchors"}
+    )
 
 
 def load_yolo_backend(
@@ -82,3 +83,80 @@ def load_yolo_backend(
                 f"cached ONNX model {onnx_path} cannot be loaded ({exc}); delete it to re-export"
             ) from exc
         raise
+
+
+def load_pose_backend(
+    info: ModelInfo, *, weights: str | Path | None, backend: str, threads: int | None = None
+):
+    """A backend running the top-down network of ``info`` with ``weights``, and the crop
+    normalisation those weights expect.
+
+    ONNX Runtime runs an export (dynamic batch, fixed input size) cached under
+    ``$RTPOSE_HOME/onnx/`` with a ``.json`` sidecar holding the normalisation, so later runs need
+    no torch.
+
+    Returns:
+        (backend, :class:`rtpose.models.zoo.Normalisation`)
+    """
+    import json
+
+    from rtpose.models.zoo import Normalisation
+
+    name = resolve_backend_name(backend)
+    if weights is None:
+        where = f" (the published one: {info.checkpoint})" if info.checkpoint else ""
+        raise ValueError(
+            f"{info.name} is a top-down model without bundled weights: pass weights=PATH to a "
+            f"checkpoint{where}; or use model='yolo11n-pose', which ships ready to run"
+        )
+    path = resolve_weights(info, weights)
+    if name == "torch":
+        from rtpose.engine.torch_backend import TorchBackend
+        from rtpose.models.factory import create_model
+
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        model = create_model(info.name, path, input_size=info.input_size)
+        return TorchBackend(model, input_name="crops", output_name="heatmaps"), model.normalisation
+
+    from rtpose.engine.onnxruntime import OnnxRuntimeBackend
+
+    h, w = info.input_size
+    onnx_path = onnx_cache_path(info, path).with_name(
+        f"{info.name}-{h}x{w}-{sha256_of(path)[:16]}-v{EXPORT_VERSION}.onnx"
+    )
+    sidecar = onnx_path.with_suffix(".json")
+    if not (onnx_path.is_file() and sidecar.is_file()):
+        norm = export_pose_onnx(info, path, onnx_path)
+        tmp = sidecar.with_suffix(".json.part")
+        tmp.write_text(
+            json.dumps({"mean": norm.mean, "std": norm.std, "order": norm.channel_order})
+        )
+        tmp.replace(sidecar)
+    meta = json.loads(sidecar.read_text())
+    norm = Normalisation(tuple(meta["mean"]), tuple(meta["std"]), meta["order"])
+    try:
+        return OnnxRuntimeBackend(onnx_path, threads=threads), norm
+    except Exception as exc:  # a damaged cache file: say where it is, it is safe to delete
+        if type(exc).__module__.startswith("onnxruntime"):
+            raise CheckpointError(
+                f"cached ONNX model {onnx_path} cannot be loaded ({exc}); delete it to re-export"
+            ) from exc
+        raise
+
+
+def export_pose_onnx(info: ModelInfo, weights: Path | None, path: Path):
+    """Export a top-down network (checkpoint loaded) with a dynamic batch axis; returns the
+    normalisation of the checkpoint."""
+    from rtpose.export.onnx import export_onnx
+    from rtpose.models.factory import create_model
+
+    model = create_model(info.name, weights, input_size=info.input_size)
+    log.info("exporting %s to ONNX (once per checkpoint): %s", info.name, path)
+    export_onnx(
+        model, path, sample_shape=(1, 3, *info.input_size), input_name="crops",
+        output_name="heatmaps", dynamic_size=False,
+    )  # fmt: skip
+    return model.normalisation

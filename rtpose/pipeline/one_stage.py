@@ -71,8 +71,7 @@ class OneStagePose:
         """The letterbox used for frames of this size (rectangular, padded to stride 32)."""
         lb = self._letterboxes.get(frame_hw)
         if lb is None:
-            size = self.info.input_size
-            lb = letterbox_matrix(frame_hw, (size, size), auto=True, stride=32)
+            lb = letterbox_matrix(frame_hw, self.info.input_size, auto=True, stride=32)
             self._letterboxes[frame_hw] = lb
         return lb
 

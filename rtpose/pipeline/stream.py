@@ -10,19 +10,29 @@ from pathlib import Path
 import numpy as np
 
 from rtpose.errors import DecodeError
+from rtpose.models.zoo import get_model_info
 from rtpose.pipeline.one_stage import DetectorConfig, OneStagePose
 from rtpose.pipeline.results import Person, PoseFrame
+from rtpose.pipeline.top_down import BoxDetector, TopDownConfig, TopDownPose
 
 
 class PoseEstimator:
     """Pose of every person in single images: ``PoseEstimator()(image) -> list[Person]``.
 
     Args:
-        model: zoo name (see :func:`rtpose.list_models`).
-        weights: checkpoint path; default: the model's fetched default weights.
+        model: zoo name (see :func:`rtpose.list_models`): a one-stage model (YOLO11-pose) or a
+            top-down one (``"rsn18"``, ``"mspn50-4stg"``, ``"hourglass52"``, ...).
+        weights: checkpoint path; default: the model's fetched default weights (top-down
+            models have none: pass the checkpoint).
         backend: ``"auto"`` | ``"onnxruntime"`` | ``"torch"``.
         conf: person score threshold; iou: NMS IoU threshold.
         threads: CPU threads of the backend (default: the backend's choice).
+        detector: top-down only: the person detector, a one-stage zoo name or a callable
+            ``image -> (N, 5) [x1, y1, x2, y2, score]``.
+        detector_weights: top-down only: the detector's checkpoint (default: fetched weights).
+        flip_test: top-down only: also pose the mirrored crops and average (default: the zoo
+            entry's setting, i.e. what its published accuracy used).
+        input_size: top-down only: run the network at another (height, width).
     """
 
     def __init__(
@@ -34,8 +44,31 @@ class PoseEstimator:
         conf: float = 0.25,
         iou: float = 0.7,
         threads: int | None = None,
+        detector: str | BoxDetector = "yolo11n-pose",
+        detector_weights: str | os.PathLike | None = None,
+        flip_test: bool | None = None,
+        input_size: tuple[int, int] | None = None,
     ):
         self.config = DetectorConfig(conf=conf, iou=iou)
+        info = get_model_info(model)
+        self._pose: OneStagePose | TopDownPose
+        if info.top_down:
+            flip = info.flip_test if flip_test is None else flip_test
+            self._pose = TopDownPose(
+                model, weights=weights, detector=detector, detector_weights=detector_weights,
+                backend=backend, config=self.config, input_size=input_size, threads=threads,
+                top_down=TopDownConfig(flip_test=flip),
+            )  # fmt: skip
+            return
+        ignored = {"detector_weights": detector_weights, "flip_test": flip_test,
+                   "input_size": input_size}  # fmt: skip
+        given = [k for k, v in ignored.items() if v is not None] + (
+            ["detector"] if detector != "yolo11n-pose" else []
+        )
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} only apply to top-down models; {model} is a one-stage model"
+            )
         self._pose = OneStagePose(
             model, weights=weights, backend=backend, config=self.config, threads=threads
         )
@@ -79,6 +112,8 @@ class VideoPoseStream:
         source: a video file path, or a webcam index (``0``) / device path.
         model: zoo name; backend: ``"auto"`` | ``"onnxruntime"`` | ``"torch"``.
         weights: checkpoint path; default: the model's fetched default weights.
+        detector, detector_weights, flip_test, input_size: top-down models only, see
+            :class:`PoseEstimator`.
         conf, iou: detection thresholds.
         max_frames: stop after this many frames (default: the whole video).
         threads: CPU threads of the backend.
@@ -100,6 +135,10 @@ class VideoPoseStream:
         max_frames: int | None = None,
         threads: int | None = None,
         return_images: bool = False,
+        detector: str | BoxDetector = "yolo11n-pose",
+        detector_weights: str | os.PathLike | None = None,
+        flip_test: bool | None = None,
+        input_size: tuple[int, int] | None = None,
     ):
         if max_frames is not None and max_frames < 1:
             raise ValueError(f"max_frames must be >= 1, got {max_frames}")
@@ -111,8 +150,10 @@ class VideoPoseStream:
         self.source = open_source(source, device="cpu")
         try:
             self.estimator = PoseEstimator(
-                model, weights=weights, backend=backend, conf=conf, iou=iou, threads=threads
-            )
+                model, weights=weights, backend=backend, conf=conf, iou=iou, threads=threads,
+                detector=detector, detector_weights=detector_weights, flip_test=flip_test,
+                input_size=input_size,
+            )  # fmt: skip
         except BaseException:
             self.source.close()
             raise

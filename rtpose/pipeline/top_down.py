@@ -1,0 +1,238 @@
+"""The top-down path: person boxes -> crops -> pose network -> heatmap decoding -> frame pixels.
+
+Per frame (Xiao et al. 2018 / MMPose top-down geometry):
+
+1. a detector gives person boxes (YOLO11-pose by default, only its boxes are used);
+2. every box is enlarged by 1.25 and fitted to the network's aspect ratio
+   (:func:`rtpose.ops.box_to_affine`); all people of the frame are cropped in one batched
+   :func:`rtpose.ops.affine_warp`, normalised as the weights expect;
+3. one pose-network call on the (N, 3, H, W) batch (2N with the flip test: the mirrored crops
+   ride in the same batch, and :func:`rtpose.ops.flip_merge` averages the flipped-back maps in);
+4. :func:`rtpose.ops.decode_heatmaps` with the model codec's refinement, mapping heatmap pixels
+   straight to frame pixels through ``inverse crop map @ diag(heatmap -> input scale)``.
+
+Keypoints are not clipped to the frame: a joint outside the picture (the crop is padded) keeps
+its extrapolated position, with the network's score.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rtpose.models.zoo import ModelInfo, Normalisation, check_input_size, get_model_info
+from rtpose.ops import affine_warp, box_to_affine, decode_heatmaps, flip_merge
+from rtpose.pipeline.one_stage import DetectorConfig, OneStagePose, _check_image
+from rtpose.pipeline.results import Person
+from rtpose.skeletons import get_skeleton
+
+log = logging.getLogger(__name__)
+
+# A detector: (H, W, 3) uint8 BGR -> (N, 5) float array of x1, y1, x2, y2, score.
+BoxDetector = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class TopDownConfig:
+    """Options of the top-down path."""
+
+    flip_test: bool = False  # also run mirrored crops and average (slower, usually more accurate)
+    padding: float = 1.25  # box enlargement before cropping (MMPose)
+    max_batch: int = 64  # crops per network call (2x when flip testing)
+
+    def __post_init__(self) -> None:
+        if not self.padding > 0:
+            raise ValueError(f"padding must be > 0, got {self.padding}")
+        if self.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
+
+
+class YoloPersonDetector:
+    """Person boxes from a YOLO11-pose zoo model (its keypoints are dropped)."""
+
+    def __init__(self, pose: OneStagePose):
+        self.pose = pose
+        self.backend = pose.backend
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        persons = self.pose(image)
+        if not persons:
+            return np.zeros((0, 5), np.float64)
+        return np.array([(*p.box, p.score) for p in persons], np.float64)
+
+
+class TopDownPose:
+    """Pose of every person in a frame with a top-down network.
+
+    Args:
+        model: a top-down zoo name, e.g. ``"rsn18"``.
+        weights: the network's checkpoint (required: top-down models ship without weights).
+        detector: a one-stage zoo name (``"yolo11n-pose"``) whose boxes are used, or a callable
+            ``image -> (N, 5) [x1, y1, x2, y2, score]``.
+        detector_weights: checkpoint of the detector (default: its fetched default weights).
+        backend: ``"auto"`` | ``"onnxruntime"`` | ``"torch"`` (pose network and detector).
+        config: detection thresholds; top_down: flip test, padding, batch size.
+        input_size: run the network at another (height, width) (a multiple of its stride).
+        threads: CPU threads of the backends.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        weights: str | Path | None,
+        detector: str | BoxDetector = "yolo11n-pose",
+        detector_weights: str | Path | None = None,
+        backend: str = "auto",
+        config: DetectorConfig | None = None,
+        top_down: TopDownConfig | None = None,
+        input_size: tuple[int, int] | None = None,
+        threads: int | None = None,
+    ):
+        from rtpose.engine.loader import load_pose_backend
+
+        info = _top_down_info(model, input_size)
+        pose_detector = _make_detector(detector, detector_weights, backend, config, threads)
+        network, norm = load_pose_backend(info, weights=weights, backend=backend, threads=threads)
+        self._setup(info, network, norm, pose_detector, top_down or TopDownConfig())
+
+    @classmethod
+    def from_backend(
+        cls,
+        info: ModelInfo,
+        network: Any,
+        normalisation: Normalisation,
+        detector: BoxDetector,
+        top_down: TopDownConfig | None = None,
+    ) -> TopDownPose:
+        """Assemble from parts: any backend object with ``run``, ``input_names``,
+        ``output_names`` (e.g. a stand-in network in tests, or an engine built elsewhere)."""
+        self = cls.__new__(cls)
+        self._setup(info, network, normalisation, detector, top_down or TopDownConfig())
+        return self
+
+    def _setup(self, info, network, norm, detector, top_down: TopDownConfig) -> None:
+        self.info = info
+        self.backend = network
+        self.normalisation = norm
+        self.detector = detector
+        self.top_down = top_down
+        self.skeleton = get_skeleton(info.skeleton)
+        self.codec = info.codec.build(info.input_size, info.heatmap_size)
+        spec = self.codec.decode_spec
+        self._mode = spec.mode
+        self._blur = spec.blur_kernel
+        self._flip_shift = info.codec.flip_shift  # the zoo entry decides (Newell: no shift)
+        self._scale = spec.scale(info.input_size, info.heatmap_size)  # heatmap px -> input px
+        self._input = network.input_names[0]
+        self._output = network.output_names[0]
+
+    # --- stages ---------------------------------------------------------------------------------
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """(N, 5) boxes x1, y1, x2, y2, score of the people in ``image``."""
+        boxes = np.asarray(self.detector(image), dtype=np.float64)
+        if boxes.ndim != 2 or boxes.shape[1] < 5:
+            raise ValueError(
+                f"the detector must return an (N, 5) array [x1, y1, x2, y2, score], got shape "
+                f"{boxes.shape}"
+            )
+        return boxes[:, :5]
+
+    def crop(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Crops (N, 3, H, W) float32 normalised (2N with the flip test) and the (N, 2, 3)
+        crop-input -> frame maps."""
+        maps = box_to_affine(boxes[:, :4], self.info.input_size, padding=self.top_down.padding)
+        crops = affine_warp(
+            image, maps.forward, self.info.input_size, mean=self.normalisation.mean,
+            std=self.normalisation.std, channel_order=self.normalisation.channel_order,
+        )  # fmt: skip
+        if self.top_down.flip_test:  # mirrored crops ride along: (2N, 3, H, W)
+            crops = np.concatenate([crops, crops[..., ::-1]])
+        return np.ascontiguousarray(crops), maps.inverse
+
+    def infer(self, crops: np.ndarray) -> np.ndarray:
+        """(B, 3, H, W) -> (B, K, h, w) heatmaps, in batches of at most ``max_batch``."""
+        step = self.top_down.max_batch * (2 if self.top_down.flip_test else 1)
+        parts = [
+            self.backend.run({self._input: crops[i : i + step]})[self._output]
+            for i in range(0, len(crops), step)
+        ]
+        heatmaps = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self._check_heatmaps(heatmaps, len(crops))
+        return heatmaps
+
+    def decode(self, heatmaps: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+        """(B, K, h, w) network output -> (N, K, 3) keypoints x, y, score in frame pixels."""
+        n = len(inverse)
+        if self.top_down.flip_test:
+            heatmaps = flip_merge(
+                heatmaps[:n], heatmaps[n:], self.skeleton.flip_index, shift=self._flip_shift
+            )
+        transforms = inverse.copy()
+        transforms[:, :, 0] *= self._scale[0]
+        transforms[:, :, 1] *= self._scale[1]
+        return decode_heatmaps(heatmaps, transforms, mode=self._mode, blur_kernel=self._blur)
+
+    def __call__(self, image: np.ndarray, timings: dict[str, float] | None = None) -> list[Person]:
+        """Persons in one (H, W, 3) uint8 BGR image; adds stage times (ms) to ``timings``."""
+        _check_image(image)
+        t0 = time.perf_counter()
+        boxes = self.detect(image)
+        t1 = time.perf_counter()
+        stages = {"detect": (t1 - t0) * 1e3, "crop": 0.0, "pose": 0.0, "postprocess": 0.0}
+        persons: list[Person] = []
+        if len(boxes):
+            crops, inverse = self.crop(image, boxes)
+            t2 = time.perf_counter()
+            heatmaps = self.infer(crops)
+            t3 = time.perf_counter()
+            keypoints = self.decode(heatmaps, inverse)
+            t4 = time.perf_counter()
+            stages.update(crop=(t2 - t1) * 1e3, pose=(t3 - t2) * 1e3, postprocess=(t4 - t3) * 1e3)
+            persons = [
+                Person(box=tuple(float(v) for v in b[:4]), score=float(b[4]), keypoints=k)
+                for b, k in zip(boxes, keypoints)
+            ]
+        if timings is not None:
+            timings.update(stages)
+        return persons
+
+    def _check_heatmaps(self, heatmaps: np.ndarray, batch: int) -> None:
+        k = self.skeleton.num_keypoints
+        want = (batch, k, *self.info.heatmap_size)
+        if heatmaps.shape != want:
+            raise ValueError(
+                f"{self.info.name}: the network returned heatmaps of shape {heatmaps.shape}, "
+                f"expected {want} ({k} keypoints of the {self.skeleton.name} skeleton at "
+                f"{self.info.heatmap_size[0]}x{self.info.heatmap_size[1]})"
+            )
+
+
+def _top_down_info(model: str, input_size: tuple[int, int] | None) -> ModelInfo:
+    info = get_model_info(model)
+    if not info.top_down:
+        raise ValueError(f"{model} is a one-stage model; TopDownPose needs a top-down model")
+    if input_size is not None:
+        check_input_size(info, input_size)
+        info = info.with_input_size(input_size)
+    return info
+
+
+def _make_detector(detector, weights, backend, config, threads) -> BoxDetector:
+    if callable(detector):
+        return detector
+    info = get_model_info(detector)
+    if info.top_down:
+        raise ValueError(
+            f"detector must be a one-stage (person-detecting) model such as 'yolo11n-pose', "
+            f"got the top-down model {detector!r}"
+        )
+    pose = OneStagePose(detector, weights=weights, backend=backend, config=config, threads=threads)
+    return YoloPersonDetector(pose)
