@@ -163,6 +163,10 @@ class MultiStageHead(nn.Module):
 class HourglassNet(nn.Module):
     """MMPose hourglass52 (``num_stacks=1``) / hourglass104 (``num_stacks=2``) pose network.
 
+    Size of hourglass52 (K=17): 93.67 M parameters, 28.62 GMACs at 256x256, 64.40 at 384x384.
+    MMPose's module counts 94.85 M: it also holds the never-run ``inters.0`` block (1,180,672
+    parameters), which this network does not build.
+
     Args:
         num_stacks: number of hourglasses.
         num_keypoints: heatmap channels K (COCO 17, MPII 16).

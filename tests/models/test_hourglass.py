@@ -110,6 +110,7 @@ def test_mmpose_map_leaves_other_surprises_to_the_strict_loader():
     ("input_side", "params", "gmacs"),
     # MMPose's module holds the never-run inters.0 block (1,180,672 params): 94.85 M with it.
     [(256, 94.85e6 - 1_180_672, 28.62), (384, 94.85e6 - 1_180_672, 64.40)],
+    ids=["256", "384"],
 )
 def test_hourglass52_size(input_side, params, gmacs):
     with torch.device("meta"):
@@ -173,6 +174,7 @@ def test_hourglass52_onnx_matches_torch(tmp_path):
     ("stacks", "params", "gmacs", "stored"),
     # seed-networks.md 1.4: used params, GMACs at 256x256 (K=16), params stored in the port
     [(1, 3.43e6, 5.15, 4.36e6), (2, 6.57e6, 8.33, 8.43e6), (8, 25.43e6, 27.44, 32.82e6)],
+    ids=["1-stack", "2-stack", "8-stack"],
 )
 def test_stacked_hourglass_size(stacks, params, gmacs, stored):
     with torch.device("meta"):
