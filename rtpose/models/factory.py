@@ -22,7 +22,7 @@ _SIGNATURES: tuple[tuple[str, str], ...] = (
     ("multi_stage_mspn.", "mspn (MSPN-50)"),
     ("multi_stage_rsn.", "rsn (RSN)"),
     ("hourglass_modules.", "hourglass52 (MMPose HourglassNet)"),
-    ("msr.", "mssnet (MSS-net)"),
+    ("msr_hg.", "mssnet (MSS-net)"),
     ("hgs.", "hourglass (Newell stacked hourglass)"),
     ("stage0.downsample.layer1.0.conv_bn_relu2_1_1", "rsn (RSN, authors' layout)"),
     ("stage0.downsample.layer1.0.conv_bn_relu1", "mspn (MSPN, authors' layout)"),

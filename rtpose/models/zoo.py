@@ -78,21 +78,17 @@ class CodecSpec:
         """The numpy codec object (encode / decode / decode_spec) for these sizes."""
         from rtpose import codecs
 
-        if self.kind == "msra":
-            return codecs.MSRAHeatmap(input_size, heatmap_size, sigma=self.sigma)
-        if self.kind == "dark":
+        blur = {} if self.decode_kernel is None else {"blur_kernel": self.decode_kernel}
+        if self.kind in ("msra", "dark"):
             return codecs.MSRAHeatmap(
-                input_size, heatmap_size, sigma=self.sigma, unbiased=True,
-                blur_kernel=self.decode_kernel,
-            )  # fmt: skip
-        if self.kind == "udp":
-            return codecs.UDPHeatmap(
-                input_size, heatmap_size, sigma=self.sigma, blur_kernel=self.decode_kernel
+                input_size, heatmap_size, sigma=self.sigma, unbiased=self.kind == "dark", **blur
             )
+        if self.kind == "udp":
+            return codecs.UDPHeatmap(input_size, heatmap_size, sigma=self.sigma, **blur)
+        decode = {} if self.decode_kernel is None else {"decode_kernel": self.decode_kernel}
         return codecs.MegviiHeatmap(
-            input_size, heatmap_size, kernel_sizes=self.kernel_sizes,
-            decode_kernel=self.decode_kernel,
-        )  # fmt: skip
+            input_size, heatmap_size, kernel_sizes=self.kernel_sizes, **decode
+        )
 
 
 @dataclass(frozen=True)
