@@ -170,18 +170,14 @@ def blur(maps: np.ndarray, kernel: int) -> np.ndarray:
 
 def _blur_pass(maps: np.ndarray, weights: np.ndarray, *, axis: int) -> np.ndarray:
     r = len(weights) // 2
-    n = maps.shape[axis]
-    pad = [(0, 0)] * maps.ndim
-    pad[axis] = (r, r)
-    padded = np.pad(maps.astype(np.float32), pad)
-
-    def shifted(offset: int) -> np.ndarray:  # v[i + offset] for every i, zeros outside
-        return np.take(padded, np.arange(r + offset, r + offset + n), axis=axis)
-
-    acc = weights[r] * shifted(0)
+    lines = np.moveaxis(maps.astype(np.float32), axis, -1)  # (..., L)
+    n = lines.shape[-1]
+    padded = np.pad(lines, [(0, 0)] * (lines.ndim - 1) + [(r, r)])  # zeros outside
+    acc = weights[r] * lines  # float32 throughout: every step rounds as the kernels do
     for j in range(1, r + 1):
-        acc = acc + weights[r + j] * (shifted(-j) + shifted(j))
-    return acc
+        pair = padded[..., r - j : r - j + n] + padded[..., r + j : r + j + n]  # mirrored taps
+        acc = acc + weights[r + j] * pair
+    return np.moveaxis(acc, -1, axis)
 
 
 def _sign(d: np.ndarray) -> np.ndarray:
