@@ -175,7 +175,7 @@ def test_out_of_map_and_invisible_keypoints_get_weight_0_and_zero_maps():
     for codec in [*_codecs().values(), UDPHeatmap(INPUT, HEATMAP, heatmap_type="combined")]:
         target = codec.encode(kp, visible)
         np.testing.assert_array_equal(target.weights, [[1, 0, 0, 0]])
-        maps = target.heatmaps.reshape(*target.heatmaps.shape[:-3], 4, -1)  # (..., K, h*w-ish)
+        maps = target.heatmaps.reshape(*target.heatmaps.shape[:-3], 4, -1)  # (..., K, C * h * w)
         assert maps[..., 0, :].any() and not maps[..., 1:, :].any(), type(codec).__name__
 
 
