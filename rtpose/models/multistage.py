@@ -306,6 +306,8 @@ class MultiStageNet(nn.Module):
         use_prm: bool = False,
     ) -> None:
         super().__init__()
+        if num_stages < 1:
+            raise ValueError(f"num_stages must be >= 1, got {num_stages}")
         if num_keypoints < 1:
             raise ValueError(f"num_keypoints must be >= 1, got {num_keypoints}")
         self.num_stages = num_stages

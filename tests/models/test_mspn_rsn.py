@@ -293,3 +293,31 @@ def test_forward_is_the_last_supervised_output_and_prm_changes_it():
     # PRM: x1 * (1 + a * b) with x1 = relu(conv(...)) >= 0 and a, b in (0.5, 1)
     assert y_prm.shape == y.shape
     assert bool((y_prm >= 0).all()) and not torch.allclose(y_prm, y)
+
+
+@pytest.mark.slow
+def test_onnx_export_dynamic_batch_and_size_matches_torch(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    np = pytest.importorskip("numpy")
+    from rtpose.export.onnx import export_onnx
+
+    torch.set_num_threads(1)
+    net = RSN(2, use_prm=True).eval()  # every layer kind: RSB split, skips, cross_conv, PRM
+    path = export_onnx(net, tmp_path / "rsn.onnx", sample_shape=(1, 3, 128, 96),
+                       output_axes={2: "height", 3: "width"})  # fmt: skip
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    compute = {"Conv", "BatchNormalization", "Relu", "MaxPool", "Resize", "Add", "Mul", "Sigmoid",
+               "Concat", "Split", "GlobalAveragePool", "Flatten", "Gemm", "Unsqueeze"}  # fmt: skip
+    shape_plumbing = {"Shape", "Gather", "Slice", "Cast", "Constant", "Identity"}
+    assert ops <= compute | shape_plumbing, ops - compute - shape_plumbing
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    for shape in [(2, 3, 160, 128), (1, 3, 100, 76)]:  # 100x76: not a multiple of 32
+        x = rng.random(shape, dtype=np.float32)
+        (got,) = session.run(None, {"images": x})
+        with torch.no_grad():
+            ref = net(torch.from_numpy(x)).numpy()
+        assert got.shape == (shape[0], 17, -(-shape[2] // 4), -(-shape[3] // 4))
+        # fp32 reassociation only (observed ~1e-6)
+        assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
