@@ -105,9 +105,21 @@ def rename(
     return out
 
 
-def _listing(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_LISTED])
-    more = f", ... ({len(keys) - _LISTED} more)" if len(keys) > _LISTED else ""
+def _listing(keys: list[str], *, depth: int = 4) -> str:
+    """Keys for an error message: those sharing their first ``depth`` name parts are grouped
+    (``backbone.multi_stage_rsn.1.downsample.* (420 keys)``), so a missing stage reads as one
+    line instead of hundreds."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        parts = key.split(".")
+        prefix = ".".join(parts[:depth]) + ".*" if len(parts) > depth + 1 else key
+        groups.setdefault(prefix, []).append(key)
+    items = [
+        members[0] if len(members) == 1 else f"{prefix} ({len(members)} keys)"
+        for prefix, members in groups.items()
+    ]
+    shown = ", ".join(items[:_LISTED])
+    more = f", ... ({len(items) - _LISTED} more groups)" if len(items) > _LISTED else ""
     return shown + more
 
 
@@ -121,11 +133,11 @@ def load_state_dict_strict(model, state: Mapping[str, Any], *, arch: str, source
     own = model.state_dict()
     missing = sorted(k for k in own if k not in state)
     extra = sorted(k for k in state if k not in own)
-    shapes = sorted(
+    shapes = [
         f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-        for k in own
+        for k in sorted(own)
         if k in state and tuple(state[k].shape) != tuple(own[k].shape)
-    )
+    ]
     if missing or extra or shapes:
         parts = []
         if missing:
@@ -133,8 +145,9 @@ def load_state_dict_strict(model, state: Mapping[str, Any], *, arch: str, source
         if extra:
             parts.append(f"{len(extra)} unexpected: {_listing(extra)}")
         if shapes:
-            parts.append(f"{len(shapes)} with another shape (checkpoint vs {arch}): "
-                         f"{_listing(shapes)}")  # fmt: skip
+            shown = ", ".join(shapes[:_LISTED])
+            more = f", ... ({len(shapes) - _LISTED} more)" if len(shapes) > _LISTED else ""
+            parts.append(f"{len(shapes)} with another shape (checkpoint vs {arch}): {shown}{more}")
         raise CheckpointError(
             f"{source} does not fit {arch}: " + "; ".join(parts) + ". Is it a checkpoint of "
             "another architecture, keypoint count or number of stages?"

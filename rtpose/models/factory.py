@@ -128,18 +128,10 @@ def map_checkpoint(
 
         return mmpose_hourglass_to_rtpose(state), info.normalisation
     if family in ("mspn", "rsn"):
-        from rtpose.models import megvii
+        from rtpose.models import megvii_checkpoint as megvii
 
         if megvii.detect_layout(state) == "official":
-            convert = (
-                megvii.official_mspn_to_rtpose
-                if family == "mspn"
-                else megvii.official_rsn_to_rtpose
-            )
-            official = megvii.OFFICIAL_NORMALISATION
-            return convert(state), Normalisation(
-                tuple(official["mean"]), tuple(official["std"]), official["channel_order"]
-            )
+            return megvii.megvii_to_rtpose(state, family=family), megvii.OFFICIAL_NORMALISATION
         return megvii.mmpose_to_rtpose(state), info.normalisation
     from rtpose.models.checkpoint import strip_prefix
 

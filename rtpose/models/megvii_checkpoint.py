@@ -16,30 +16,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from rtpose.errors import CheckpointError
 from rtpose.models.checkpoint import strip_prefix
+from rtpose.models.zoo import MMPOSE_NORM, Normalisation
 
 _WRAPPER_PREFIXES = ("module.", "model.module.")
 _LISTED = 12
 _TENSOR = r"(conv\.weight|bn\.(?:weight|bias|running_mean|running_var|num_batches_tracked))"
 
 
-@dataclass(frozen=True)
-class Normalisation:
-    """Input normalisation on 0-255 pixels: ``(pixel - mean) / std`` per channel, in
-    ``channel_order``."""
-
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    channel_order: Literal["rgb", "bgr"]
-
-
-MMPOSE_NORMALISATION = Normalisation(
-    mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375), channel_order="rgb"
-)
+MMPOSE_NORMALISATION = MMPOSE_NORM
 # cvpack: ToTensor (/255), then mean (0.406, 0.456, 0.485), std (0.225, 0.224, 0.229) on BGR.
 OFFICIAL_NORMALISATION = Normalisation(
     mean=(0.406 * 255, 0.456 * 255, 0.485 * 255),

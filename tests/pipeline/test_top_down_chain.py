@@ -115,7 +115,7 @@ def plant(kind, rng, n, k, info):
         ).astype(np.float64)
         offset = 0.5 if kind == "megvii" else 0.0  # Megvii decodes pixel centres (x + 0.5)
         return (cells + offset) * info.stride
-    lo = 3.0 * info.stride
+    lo = 5.0 * info.stride  # DARK's 5x5 stencil and blur stay clear of the border
     return np.stack(
         [rng.uniform(lo, info.input_size[1] - lo, (n, k)),
          rng.uniform(lo, info.input_size[0] - lo, (n, k))], axis=-1,
