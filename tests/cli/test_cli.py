@@ -80,3 +80,42 @@ def test_unknown_model_is_one_line(sample_video):
     result = _run("run", str(sample_video), "--model", "nope")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("rtpose: error: unknown model 'nope'")
+
+
+def test_help_lists_the_top_down_options():
+    out = _run("run", "--help")
+    for option in ("--weights", "--detector", "--flip-test", "--no-flip-test", "rsn18"):
+        assert option in out.stdout
+
+
+def test_top_down_model_without_weights_is_one_line(sample_video, tmp_path, capsys):
+    jsonl = tmp_path / "p.jsonl"
+    code = main(["run", str(sample_video), "--model", "rsn18", "--jsonl", str(jsonl)])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("rtpose: error: rsn18 is a top-down model without bundled weights")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_top_down_options_refused_for_one_stage_models(sample_video, capsys):
+    code = main(["run", str(sample_video), "--flip-test"])
+    assert code == 1
+    assert "only apply to top-down models" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_with_a_top_down_model(sample_video, tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    from rtpose.models import create_model
+
+    weights = tmp_path / "rsn18.pth"
+    torch.save(create_model("rsn18").state_dict(), weights)
+    jsonl = tmp_path / "p.jsonl"
+    code = main(["run", str(sample_video), "--model", "rsn18", "--weights", str(weights),
+                 "--no-flip-test", "--max-frames", "2", "--jsonl", str(jsonl),
+                 "--no-progress"])  # fmt: skip
+    assert code == 0
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(lines) == 2 and len(lines[0]["persons"][0]["keypoints"]) == 17
+    assert set(lines[0]["timings_ms"]) == {"decode", "detect", "crop", "pose", "postprocess"}
+    assert "model rsn18 on onnxruntime" in capsys.readouterr().out

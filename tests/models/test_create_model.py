@@ -143,3 +143,29 @@ def test_pickled_code_is_refused(tmp_path, capsys):
     with pytest.raises(CheckpointError, match="weights_only=True"):
         create_model("rsn18", path)
     assert "pickled code ran" not in capsys.readouterr().out
+
+
+def test_authors_rsn_file_loads_with_its_bgr_normalisation(tmp_path):
+    """An authors'-layout (caiyuanhao1998/RSN) file: names mapped, conv biases folded, and the
+    model carries the BGR normalisation that the pipeline then applies."""
+    from official_megvii import official_rsn  # tests/models: on sys.path under pytest
+
+    torch.manual_seed(3)
+    official = official_rsn(num_stages=1).eval()
+    with torch.no_grad():
+        for name, p in official.named_parameters():
+            if name.endswith("conv.bias"):
+                p.uniform_(-0.5, 0.5)  # the biases the map folds into BatchNorm
+    path = tmp_path / "iter-96000.pth"
+    torch.save({"model": official.state_dict(), "iteration": 96000}, path)
+    model = create_model("rsn18", path)
+    assert model.normalisation.channel_order == "bgr"
+    assert model.normalisation.mean == pytest.approx((0.406 * 255, 0.456 * 255, 0.485 * 255))
+    x = torch.randn(1, 3, 256, 192)
+    with torch.no_grad():
+        ref = official(x)
+        ref = ref[-1] if isinstance(ref, (list, tuple)) else ref
+        out = model(x)
+    assert (out - ref).abs().max() / ref.abs().max() <= 1e-5
+    with pytest.raises(CheckpointError, match=r"looks like a rsn \(RSN, authors' layout\)"):
+        create_model("mspn50", path)
