@@ -70,14 +70,19 @@ def load_yolo_backend(
             torch.set_num_threads(threads)
         return TorchBackend(load_yolo_pose(path, expect_scale=info.scale))
 
-    from rtpose.engine.onnxruntime import OnnxRuntimeBackend
-
     onnx_path = onnx_cache_path(info, path)
     if not onnx_path.is_file():
         export_yolo_onnx(info, path, onnx_path)
+    return open_cached_onnx(onnx_path, threads)
+
+
+def open_cached_onnx(onnx_path: Path, threads: int | None):
+    """An ONNX Runtime backend on a cached export; a damaged file is named (safe to delete)."""
+    from rtpose.engine.onnxruntime import OnnxRuntimeBackend
+
     try:
         return OnnxRuntimeBackend(onnx_path, threads=threads)
-    except Exception as exc:  # a damaged cache file: say where it is, it is safe to delete
+    except Exception as exc:
         if type(exc).__module__.startswith("onnxruntime"):
             raise CheckpointError(
                 f"cached ONNX model {onnx_path} cannot be loaded ({exc}); delete it to re-export"
@@ -100,8 +105,6 @@ def load_pose_backend(
     """
     import json
 
-    from rtpose.models.zoo import Normalisation
-
     name = resolve_backend_name(backend)
     if weights is None:
         where = f" (the published one: {info.checkpoint})" if info.checkpoint else ""
@@ -121,30 +124,33 @@ def load_pose_backend(
         model = create_model(info.name, path, input_size=info.input_size)
         return TorchBackend(model, input_name="crops", output_name="heatmaps"), model.normalisation
 
-    from rtpose.engine.onnxruntime import OnnxRuntimeBackend
-
     h, w = info.input_size
     onnx_path = onnx_cache_path(info, path).with_name(
         f"{info.name}-{h}x{w}-{sha256_of(path)[:16]}-v{EXPORT_VERSION}.onnx"
     )
     sidecar = onnx_path.with_suffix(".json")
-    if not (onnx_path.is_file() and sidecar.is_file()):
+    norm = _read_sidecar(sidecar) if onnx_path.is_file() else None
+    if norm is None:
         norm = export_pose_onnx(info, path, onnx_path)
         tmp = sidecar.with_suffix(".json.part")
         tmp.write_text(
             json.dumps({"mean": norm.mean, "std": norm.std, "order": norm.channel_order})
         )
         tmp.replace(sidecar)
-    meta = json.loads(sidecar.read_text())
-    norm = Normalisation(tuple(meta["mean"]), tuple(meta["std"]), meta["order"])
+    return open_cached_onnx(onnx_path, threads), norm
+
+
+def _read_sidecar(sidecar: Path):
+    """The normalisation stored next to a cached export; None when missing or unreadable."""
+    import json
+
+    from rtpose.models.zoo import Normalisation
+
     try:
-        return OnnxRuntimeBackend(onnx_path, threads=threads), norm
-    except Exception as exc:  # a damaged cache file: say where it is, it is safe to delete
-        if type(exc).__module__.startswith("onnxruntime"):
-            raise CheckpointError(
-                f"cached ONNX model {onnx_path} cannot be loaded ({exc}); delete it to re-export"
-            ) from exc
-        raise
+        meta = json.loads(sidecar.read_text())
+        return Normalisation(tuple(meta["mean"]), tuple(meta["std"]), meta["order"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def export_pose_onnx(info: ModelInfo, weights: Path | None, path: Path):

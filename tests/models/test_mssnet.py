@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -60,17 +59,6 @@ def test_rejects_zero_stacks():
 
 
 def test_onnx_matches_torch(small, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    from rtpose.export.onnx import export_onnx
+    from onnx_parity import assert_onnx_matches_torch  # tests/models: on sys.path under pytest
 
-    path = export_onnx(small, tmp_path / "mss.onnx", sample_shape=(1, 3, 64, 64),
-                       output_axes={2: "h", 3: "w"})  # fmt: skip
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    for shape in [(1, 3, 64, 64), (2, 3, 128, 64)]:
-        x = rng.random(shape, dtype=np.float32)
-        (got,) = session.run(None, {"images": x})
-        with torch.no_grad():
-            ref = small(torch.from_numpy(x)).numpy()
-        assert got.shape == (shape[0], 16, shape[2] // 4, shape[3] // 4)
-        assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
+    assert_onnx_matches_torch(small, tmp_path / "mss.onnx", 16)

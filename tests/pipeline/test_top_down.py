@@ -7,6 +7,8 @@ the coordinates.
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -152,3 +154,26 @@ def test_max_batch_splits_network_calls(frame):
     )  # fmt: skip
     persons = pose(frame)
     assert len(persons) == 5 and calls == [4, 4, 2]
+
+
+@pytest.mark.slow
+def test_onnx_cache_sidecar_and_damaged_exports(rsn18_weights):
+    from rtpose.assets import rtpose_home
+    from rtpose.engine.loader import load_pose_backend
+    from rtpose.errors import CheckpointError
+    from rtpose.models import get_model_info
+
+    info = get_model_info("rsn18")
+    backend, norm = load_pose_backend(info, weights=rsn18_weights, backend="onnxruntime")
+    assert backend.input_names == ["crops"] and norm == info.normalisation
+    (onnx_path,) = (rtpose_home() / "onnx").glob("rsn18-256x192-*.onnx")
+    sidecar = onnx_path.with_suffix(".json")
+    sidecar.write_text("{not json")  # unreadable sidecar: exported again, not trusted
+    _, again = load_pose_backend(info, weights=rsn18_weights, backend="onnxruntime")
+    assert again == norm
+    assert json.loads(sidecar.read_text())["order"] == "rgb"  # rewritten
+    onnx_path.write_bytes(b"truncated")
+    with pytest.raises(CheckpointError, match=r"cached ONNX model .*rsn18-256x192.* delete it"):
+        load_pose_backend(info, weights=rsn18_weights, backend="onnxruntime")
+    onnx_path.unlink()  # deleting the damaged file is the documented fix
+    load_pose_backend(info, weights=rsn18_weights, backend="onnxruntime")
