@@ -158,7 +158,7 @@ def test_max_batch_splits_network_calls(frame):
 
 @pytest.mark.slow
 def test_onnx_cache_sidecar_and_damaged_exports(rsn18_weights):
-    from rtpose.assets import rtpose_home
+    from rtpose.assets import rtpose_home, sha256_of
     from rtpose.engine.loader import load_pose_backend
     from rtpose.errors import CheckpointError
     from rtpose.models import get_model_info
@@ -166,7 +166,8 @@ def test_onnx_cache_sidecar_and_damaged_exports(rsn18_weights):
     info = get_model_info("rsn18")
     backend, norm = load_pose_backend(info, weights=rsn18_weights, backend="onnxruntime")
     assert backend.input_names == ["crops"] and norm == info.normalisation
-    (onnx_path,) = (rtpose_home() / "onnx").glob("rsn18-256x192-*.onnx")
+    digest = sha256_of(rsn18_weights)[:16]  # other tests cache other rsn18 weights
+    (onnx_path,) = (rtpose_home() / "onnx").glob(f"rsn18-256x192-{digest}-*.onnx")
     sidecar = onnx_path.with_suffix(".json")
     sidecar.write_text("{not json")  # unreadable sidecar: exported again, not trusted
     _, again = load_pose_backend(info, weights=rsn18_weights, backend="onnxruntime")
