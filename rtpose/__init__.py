@@ -3,7 +3,7 @@
 Public API (imported lazily, so ``import rtpose`` loads no inference runtime)::
 
     rtpose.VideoPoseStream, rtpose.PoseEstimator, rtpose.PoseFrame, rtpose.Person,
-    rtpose.list_models, rtpose.fetch
+    rtpose.list_models, rtpose.fetch, rtpose.build_engine
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from rtpose.errors import (
     BackendUnavailableError,
     CheckpointError,
     DecodeError,
+    EngineBuildError,
     RtposeError,
     UnknownModelError,
 )
@@ -28,6 +29,7 @@ _LAZY = {
     "Person": "rtpose.pipeline.results",
     "list_models": "rtpose.models.zoo",
     "fetch": "rtpose.assets",
+    "build_engine": "rtpose.engine.build",
 }
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "BackendUnavailableError",
     "CheckpointError",
     "DecodeError",
+    "EngineBuildError",
     "Person",
     "PoseEstimator",
     "PoseFrame",
@@ -42,12 +45,14 @@ __all__ = [
     "UnknownModelError",
     "VideoPoseStream",
     "__version__",
+    "build_engine",
     "fetch",
     "list_models",
 ]
 
 if TYPE_CHECKING:
     from rtpose.assets import fetch
+    from rtpose.engine.build import build_engine
     from rtpose.models.zoo import list_models
     from rtpose.pipeline.results import Person, PoseFrame
     from rtpose.pipeline.stream import PoseEstimator, VideoPoseStream

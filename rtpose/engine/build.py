@@ -1,0 +1,434 @@
+"""``rtpose.build_engine`` / ``rtpose-build``: a zoo model or an ONNX file -> a TensorRT engine.
+
+Steps (each reported to ``progress``):
+
+1. **export**: the FP32 ONNX with a dynamic batch axis and a fixed input size (zoo models; an
+   ONNX file is used as given, with ``model_name`` naming the zoo entry whose pre- and
+   post-processing it follows);
+2. **precision**: precision lives in the ONNX, so one path serves TensorRT 10, TensorRT 11 and
+   TensorRT-RTX: fp16 = a mixed-precision ONNX, int8 = explicit Q/DQ calibrated on real frames
+   through the model's own preprocessing (:mod:`rtpose.export.precision`);
+3. **accuracy gate**: keypoints decoded from the candidate ONNX (ONNX Runtime) and from FP32 on the
+   same frames (:mod:`rtpose.engine.accuracy`); below ``min_oks`` the build fails unless ``force``;
+4. **engine**: TensorRT builds the plan with one optimization profile for the batch range, a
+   persistent timing cache, written atomically; the engine cache key covers the model hash,
+   precision, batch profile, builder flavour/version and compute capability, so an existing
+   engine with the same key is reused;
+5. **manifest**: ``<engine>.json`` beside the engine (ARCHITECTURE.md section 3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from rtpose.errors import EngineBuildError
+from rtpose.models.zoo import ModelInfo, Normalisation, get_model_info
+
+log = logging.getLogger(__name__)
+
+Precision = Literal["fp32", "fp16", "int8"]
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What to build. See :func:`build_engine` for the meaning of each field."""
+
+    precision: Precision = "fp16"
+    batch: tuple[int, int, int] = (1, 8, 32)
+    calib: str | None = None
+    calib_frames: int = 64
+    eval_frames: int = 16
+    gpu_arch: str | None = None
+    min_oks: float = 0.95
+    force: bool = False
+    flavour: Literal["auto", "tensorrt", "tensorrt_rtx"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        lo, opt, hi = self.batch
+        if not (isinstance(lo, int) and isinstance(opt, int) and isinstance(hi, int)):
+            raise ValueError(f"batch must be three ints MIN:OPT:MAX, got {self.batch}")
+        if not 1 <= lo <= opt <= hi:
+            raise ValueError(f"batch needs 1 <= MIN <= OPT <= MAX, got {lo}:{opt}:{hi}")
+        if self.calib_frames < 1 or self.eval_frames < 1:
+            raise ValueError("calib_frames and eval_frames must be >= 1")
+        if not 0.0 < self.min_oks <= 1.0:
+            raise ValueError(f"min_oks must be in (0, 1], got {self.min_oks}")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A built (or reused) engine."""
+
+    engine: Path
+    manifest: Path
+    size_bytes: int
+    seconds: float
+    reused: bool
+    accuracy: dict | None
+    forced: bool
+
+
+def parse_batch(text: str) -> tuple[int, int, int]:
+    """``"1:8:32"`` (or ``"8"`` = 8:8:8) -> (1, 8, 32), with a clear error."""
+    parts = text.split(":")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= 3
+    if len(values) != 3:
+        raise ValueError(f"--batch must be MIN:OPT:MAX (e.g. 1:8:32) or one number, got {text!r}")
+    return values[0], values[1], values[2]
+
+
+# --- the model side: export, preprocessing, running ----------------------------------------------
+
+
+@dataclass
+class _Subject:
+    """The network being built and everything the gate needs to run it like the pipeline."""
+
+    info: ModelInfo
+    onnx: Path  # fp32
+    sha256: str
+    normalisation: Normalisation
+    input_name: str
+
+    def frames_to_inputs(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Network inputs for real frames: one (1, 3, 640, 640) letterbox per frame (YOLO) or
+        the (n, 3, H, W) person crops of each frame (top-down, YOLO11n-pose boxes)."""
+        if not self.info.top_down:
+            return [_letterbox(f, self.info.input_size) for f in frames]
+        detector = _default_detector()
+        from rtpose.ops import affine_warp, box_to_affine
+
+        out = []
+        for frame in frames:
+            boxes = detector(frame)
+            if len(boxes) == 0:
+                continue
+            maps = box_to_affine(boxes[:, :4], self.info.input_size)
+            out.append(affine_warp(
+                frame, maps.forward, self.info.input_size, mean=self.normalisation.mean,
+                std=self.normalisation.std, channel_order=self.normalisation.channel_order,
+            ))  # fmt: skip
+        return out
+
+
+def _letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from rtpose.ops import affine_warp, letterbox_matrix
+    from rtpose.pipeline.one_stage import PAD_VALUE
+
+    lb = letterbox_matrix(frame.shape[:2], size, auto=False, stride=32)
+    return affine_warp(
+        frame, lb.matrix, size, mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0),
+        channel_order="rgb", border_value=PAD_VALUE,
+    )[None]  # fmt: skip
+
+
+_DETECTOR = None
+
+
+def _default_detector():
+    global _DETECTOR
+    if _DETECTOR is None:
+        from rtpose.pipeline.one_stage import OneStagePose
+        from rtpose.pipeline.top_down import YoloPersonDetector
+
+        _DETECTOR = YoloPersonDetector(OneStagePose("yolo11n-pose", backend="onnxruntime"))
+    return _DETECTOR
+
+
+def _export_subject(
+    model: str | Path, weights: str | Path | None, model_name: str | None, work: Path
+) -> _Subject:
+    from rtpose.assets import sha256_of
+    from rtpose.engine.loader import resolve_weights
+
+    path = Path(model)
+    if path.suffix == ".onnx" or path.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"ONNX file not found: {path}")
+        if model_name is None:
+            raise ValueError(
+                f"{path}: say which zoo model this ONNX is (model_name= / --as NAME, e.g. rsn18), "
+                "so the accuracy gate can preprocess frames and decode keypoints like the pipeline"
+            )
+        info = get_model_info(model_name)
+        _check_onnx(path)
+        return _Subject(info, path, sha256_of(path), info.normalisation, _input_name(path))
+    info = get_model_info(str(model))
+    if info.top_down:
+        if weights is None:
+            raise ValueError(
+                f"{info.name} is a top-down model without bundled weights: pass weights=PATH "
+                f"(--weights) to a checkpoint"
+                + (f" (e.g. {info.checkpoint})" if info.checkpoint else "")
+            )
+        from rtpose.engine.loader import export_pose_onnx
+
+        weights_path = resolve_weights(info, weights)
+        onnx = work / f"{info.name}-fp32.onnx"
+        norm = export_pose_onnx(info, weights_path, onnx)
+        return _Subject(info, onnx, sha256_of(weights_path), norm, "crops")
+    from rtpose.export.onnx import export_onnx
+    from rtpose.models.yolo_checkpoint import load_yolo_pose
+
+    weights_path = resolve_weights(info, weights)
+    onnx = work / f"{info.name}-fp32.onnx"
+    export_onnx(
+        load_yolo_pose(weights_path, expect_scale=info.scale), onnx,
+        sample_shape=(1, 3, *info.input_size), dynamic_size=False,
+    )  # fmt: skip
+    norm = Normalisation((0.0, 0.0, 0.0), (255.0, 255.0, 255.0), "rgb")
+    return _Subject(info, onnx, sha256_of(weights_path), norm, "images")
+
+
+def _check_onnx(path: Path) -> None:
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as exc:  # onnx raises its own and protobuf errors
+        raise EngineBuildError(f"{path} is not a valid ONNX model: {exc}") from exc
+
+
+def _input_name(path: Path) -> str:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    names = [i.name for i in graph.input if i.name not in initializers]
+    if len(names) != 1:
+        raise EngineBuildError(f"{path}: expected one network input, found {names}")
+    return names[0]
+
+
+# --- the gate ---------------------------------------------------------------------------------
+
+
+def accuracy_gate(subject: _Subject, candidate: Path, frames: list[np.ndarray], opts: BuildOptions):
+    """Compare the candidate ONNX with FP32 on ``frames``; returns an AccuracyReport."""
+    from rtpose.engine import accuracy
+    from rtpose.engine.onnxruntime import OnnxRuntimeBackend
+
+    providers = ["CPUExecutionProvider"]
+    ref = OnnxRuntimeBackend(subject.onnx, providers=providers)
+    cand = OnnxRuntimeBackend(candidate, providers=providers)
+    inputs = subject.frames_to_inputs(frames)
+    names = ("fp32 ONNX (ONNX Runtime)", f"{opts.precision} ONNX (ONNX Runtime)")
+
+    def runner(backend):
+        return lambda x: backend.run({subject.input_name: x})[backend.output_names[0]]
+
+    if subject.info.top_down:
+        codec = subject.info.codec.build(subject.info.input_size, subject.info.heatmap_size)
+        crops = np.concatenate(inputs) if inputs else np.zeros((0, 3, *subject.info.input_size))
+        r = accuracy.top_down_keypoints(runner(ref), crops, codec)
+        c = accuracy.top_down_keypoints(runner(cand), crops, codec)
+        h, w = subject.info.input_size
+        areas = np.full(len(crops), h * w / 1.25**2)
+        return accuracy.compare(
+            r, c, areas, skeleton=subject.info.skeleton, frames=len(frames),
+            min_oks=opts.min_oks, names=names,
+        )  # fmt: skip
+    rp = [runner(ref)(x) for x in inputs]
+    cp = [runner(cand)(x) for x in inputs]
+    r, c, areas, missed = accuracy.yolo_instances(rp, cp)
+    return accuracy.compare(
+        r, c, areas, skeleton=subject.info.skeleton, frames=len(frames), missed=missed,
+        min_oks=opts.min_oks, names=names,
+    )  # fmt: skip
+
+
+def _frames(source: str | None, count: int, *, offset: int = 0) -> list[np.ndarray]:
+    """Frames for calibration / evaluation: ``source`` or the fetched sample video."""
+    from rtpose.export.precision import calibration_frames
+
+    if source is None:
+        from rtpose.assets import require_asset
+
+        source = str(require_asset("demo.mp4"))
+    frames = calibration_frames(source, count=count + offset)
+    return frames[offset:] if offset else frames
+
+
+# --- the whole build --------------------------------------------------------------------------
+
+
+def build_engine(
+    model: str | os.PathLike,
+    *,
+    precision: Precision = "fp16",
+    weights: str | os.PathLike | None = None,
+    model_name: str | None = None,
+    calib: str | os.PathLike | None = None,
+    calib_frames: int = 64,
+    eval_frames: int = 16,
+    batch: tuple[int, int, int] = (1, 8, 32),
+    gpu_arch: str | None = None,
+    out: str | os.PathLike = "engines",
+    min_oks: float = 0.95,
+    force: bool = False,
+    flavour: Literal["auto", "tensorrt", "tensorrt_rtx"] = "auto",
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build a TensorRT engine (+ manifest) of a zoo model or an ONNX file.
+
+    Args:
+        model: zoo name (``"yolo11n-pose"``, ``"rsn18"``, ...) or a ``.onnx`` file.
+        precision: "fp32" | "fp16" | "int8".
+        weights: checkpoint of a zoo model (YOLO11n-pose: the fetched default).
+        model_name: for an ONNX file: the zoo entry whose pre/post-processing it follows.
+        calib: int8 calibration frames: a video file or an image folder (default: the sample
+            video); ``calib_frames`` of them, evenly spaced. Evaluation frames for the gate come
+            from the same source, after the calibration frames.
+        batch: (min, opt, max) batch of the optimization profile.
+        gpu_arch: compute capability to build for (e.g. "sm80"); TensorRT-RTX needs it on a
+            machine without a GPU.
+        out: output directory (default ``engines/``).
+        min_oks: the accuracy gate's threshold (mean OKS similarity vs FP32).
+        force: keep an engine that fails the gate (the manifest says so).
+        flavour: which TensorRT to build with ("auto": tensorrt, else TensorRT-RTX).
+        progress: called with one line per step.
+    """
+    opts = BuildOptions(
+        precision=precision, batch=tuple(batch), calib=None if calib is None else str(calib),
+        calib_frames=calib_frames, eval_frames=eval_frames, gpu_arch=gpu_arch, min_oks=min_oks,
+        force=force, flavour=flavour,
+    )  # fmt: skip
+    say = progress or log.info
+    from rtpose.engine.tensorrt_flavour import detect_flavour
+
+    flav = detect_flavour(opts.flavour)  # fail fast when no TensorRT is installed
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="rtpose-build-") as tmp:
+        work = Path(tmp)
+        t = time.perf_counter()
+        subject = _export_subject(model, weights, model_name, work)
+        say(f"[1/5] fp32 ONNX of {subject.info.name}: {subject.onnx.name} "
+            f"({time.perf_counter() - t:.1f} s)")  # fmt: skip
+        _check_batch(subject, opts.batch)
+
+        t = time.perf_counter()
+        candidate, calib_note = _apply_precision(subject, opts, work)
+        say(f"[2/5] {opts.precision} ONNX{calib_note} ({time.perf_counter() - t:.1f} s)")
+
+        t = time.perf_counter()
+        report = None
+        if opts.precision != "fp32":
+            frames = _frames(opts.calib, opts.eval_frames, offset=opts.calib_frames)
+            report = accuracy_gate(subject, candidate, frames, opts)
+            say(f"[3/5] accuracy gate: {report.summary()} ({time.perf_counter() - t:.1f} s)")
+            if not report.passed and not opts.force:
+                raise EngineBuildError(
+                    f"{subject.info.name} {opts.precision} failed the accuracy gate: "
+                    f"{report.summary()}. Use fp16 / fp32, more or better calibration frames "
+                    f"(--calib, --calib-frames), or --force to keep the engine anyway"
+                )
+            if not report.passed:
+                say("[3/5] --force: keeping an engine that FAILED the accuracy gate")
+        else:
+            say("[3/5] accuracy gate: fp32 is the reference, nothing to compare")
+
+        return _build_and_record(subject, candidate, opts, flav, report, out_dir, say, start)
+
+
+def _check_batch(subject: _Subject, batch: tuple[int, int, int]) -> None:
+    import onnx
+
+    graph = onnx.load(str(subject.onnx), load_external_data=False).graph
+    dim = next(i for i in graph.input if i.name == subject.input_name).type.tensor_type.shape.dim[0]
+    if dim.dim_value and not (batch[0] == batch[2] == dim.dim_value):
+        raise ValueError(
+            f"{subject.onnx.name} has a fixed batch of {dim.dim_value}; it cannot take the batch "
+            f"profile {batch[0]}:{batch[1]}:{batch[2]} (use --batch {dim.dim_value})"
+        )
+
+
+def _apply_precision(subject: _Subject, opts: BuildOptions, work: Path) -> tuple[Path, str]:
+    from rtpose.export import precision as prec
+
+    if opts.precision == "fp32":
+        return subject.onnx, ""
+    if opts.precision == "fp16":
+        return prec.convert_fp16(subject.onnx, work / "model-fp16.onnx"), " (mixed precision)"
+    frames = _frames(opts.calib, opts.calib_frames)
+    batches = [x for x in subject.frames_to_inputs(frames) if len(x)]
+    if not batches:
+        raise ValueError(
+            f"calibration source {opts.calib or 'sample video'}: no network inputs from "
+            f"{len(frames)} frames (no person was detected for the top-down crops)"
+        )
+    path = prec.quantize_int8(
+        subject.onnx, work / "model-int8.onnx", batches, input_name=subject.input_name
+    )
+    return path, f" (Q/DQ, calibrated on {len(frames)} frames, {sum(map(len, batches))} inputs)"
+
+
+def _build_and_record(subject, candidate, opts, flav, report, out_dir, say, start) -> BuildResult:
+    from rtpose.engine import manifest as mf
+    from rtpose.engine.tensorrt_build import build_serialized_engine
+    from rtpose.engine.tensorrt_flavour import compute_capability
+
+    cc = compute_capability(opts.gpu_arch) if opts.gpu_arch else None
+    key = mf.engine_cache_key(subject.sha256, opts.precision, opts.batch, flav, cc)
+    lo, opt, hi = opts.batch
+    stem = f"{subject.info.name}-{opts.precision}-b{lo}_{opt}_{hi}-{flav.name}{flav.version}-{key}"
+    engine_path = out_dir / f"{stem}.engine"
+    manifest_path = engine_path.with_suffix(".json")
+    if engine_path.is_file() and manifest_path.is_file():
+        say(f"[4/5] engine cache hit: {engine_path}")
+        say("[5/5] manifest exists: " + str(manifest_path))
+        old = mf.EngineManifest.load(manifest_path)
+        return BuildResult(engine_path, manifest_path, engine_path.stat().st_size,
+                           time.perf_counter() - start, True, old.accuracy, old.forced)  # fmt: skip
+    t = time.perf_counter()
+    info = build_serialized_engine(
+        candidate, engine_path, input_name=subject.input_name, batch=opts.batch,
+        gpu_arch=opts.gpu_arch, timing_cache=out_dir / f"timing-{flav.name}{flav.version}.cache",
+        flavour=flav, fp16_flag=opts.precision == "fp16" and not flav.strongly_typed,
+    )  # fmt: skip
+    say(f"[4/5] {flav.name} {flav.version} engine: {engine_path.name} "
+        f"({info.size_bytes / 2**20:.1f} MiB, {time.perf_counter() - t:.1f} s)")  # fmt: skip
+    manifest = _manifest(subject, candidate, opts, info, report, engine_path)
+    try:
+        manifest.save(manifest_path)
+    except BaseException:
+        engine_path.unlink(missing_ok=True)  # no engine without its manifest
+        raise
+    say(f"[5/5] manifest: {manifest_path}")
+    return BuildResult(
+        engine_path, manifest_path, info.size_bytes, time.perf_counter() - start, False,
+        None if report is None else report.to_dict(), bool(report and not report.passed),
+    )  # fmt: skip
+
+
+def _manifest(subject, candidate, opts, info, report, engine_path):
+    """The manifest of ARCHITECTURE.md section 3 (fields: rtpose.engine.manifest)."""
+    from rtpose.engine import manifest as mf
+
+    return mf.manifest_for_build(
+        model=subject.info, model_sha256=subject.sha256, precision=opts.precision,
+        onnx_path=candidate, input_name=subject.input_name, batch=opts.batch,
+        normalisation=dataclasses.asdict(subject.normalisation), build=info,
+        accuracy=None if report is None else report.to_dict(),
+        forced=bool(report and not report.passed), engine_path=engine_path,
+    )  # fmt: skip
