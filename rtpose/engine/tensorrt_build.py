@@ -277,6 +277,13 @@ def _parse_onnx(
     parser = trt.OnnxParser(network, trt_logger)
     # by path, not bytes: the parser then finds external-data files next to the model
     if parser.parse_from_file(str(onnx_path)):
+        if network.num_inputs == 0 or network.num_outputs == 0:
+            # protobuf accepts many byte strings as an empty message: say it is not a model
+            raise EngineBuildError(
+                f"{flavour.display} could not parse {onnx_path}: it reads as an ONNX graph with "
+                f"{network.num_inputs} inputs and {network.num_outputs} outputs; is it an ONNX "
+                "model (not truncated, not an external-data file)?"
+            )
         return network, parser
     problems = []
     for i in range(parser.num_errors):
