@@ -110,6 +110,18 @@ def models(tmp_path_factory) -> dict[str, Path]:
     x, y = _io()
     out["int8"] = _save(helper.make_graph(nodes, "int8", [x], [y], inits), d / "int8.onnx")
 
+    # the FP32 conv with its weights in an external-data file beside the model
+    model = onnx.load(str(out["fp32"]))
+    out["external"] = d / "external" / "conv_relu.onnx"
+    out["external"].parent.mkdir()
+    onnx.save(
+        model,
+        str(out["external"]),
+        save_as_external_data=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
+
     # static batch 1
     w, b = _weights()
     x, y = _io(batch=1)
@@ -226,6 +238,20 @@ def test_builds_plan(rtx, models, tmp_path, precision):
     assert info.seconds > 0
     assert any("SM80" in line for line in lines)
     assert sorted(p.name for p in out.parent.iterdir()) == [f"{precision}.plan"]  # no temp left
+
+
+@needs_rtx
+def test_external_data_is_found(rtx, models, tmp_path):
+    assert (models["external"].parent / "weights.bin").stat().st_size > 8 * 27 * 4
+    info = _build(rtx, models["external"], tmp_path / "e.plan", workspace_mb=64)
+    assert info.size_bytes > 10_000
+
+
+@needs_rtx
+@pytest.mark.parametrize("workspace_mb", [0, -1, 1.5])
+def test_bad_workspace(rtx, models, tmp_path, workspace_mb):
+    with pytest.raises(ValueError, match="workspace_mb"):
+        _build(rtx, models["fp32"], tmp_path / "e.plan", workspace_mb=workspace_mb)
 
 
 @needs_rtx
