@@ -145,7 +145,11 @@ def build_serialized_engine(
     if plan is None:
         raise EngineBuildError(
             f"{flavour.display} failed to build {onnx_path}: "
-            + ("; ".join(trt_logger.errors) or "no error message (run with log level VERBOSE)")
+            + (
+                "; ".join(trt_logger.errors)
+                or "no error message; enable DEBUG logging for rtpose.engine.tensorrt_build "
+                "to see TensorRT's INFO/VERBOSE lines"
+            )
         )
     size = _write_atomic(out_path, memoryview(plan))
     written_cache = None
