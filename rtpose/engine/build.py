@@ -384,12 +384,25 @@ def _apply_precision(subject: _Subject, opts: BuildOptions, work: Path) -> tuple
 
 
 def _build_and_record(subject, candidate, opts, flav, report, out_dir, say, start) -> BuildResult:
+    from rtpose.assets import sha256_of
     from rtpose.engine import manifest as mf
     from rtpose.engine.tensorrt_build import build_serialized_engine
     from rtpose.engine.tensorrt_flavour import compute_capability
 
-    cc = compute_capability(opts.gpu_arch) if opts.gpu_arch else None
-    key = mf.engine_cache_key(subject.sha256, opts.precision, opts.batch, flav, cc)
+    if opts.gpu_arch:
+        cc = compute_capability(opts.gpu_arch)
+    else:  # the local GPU (NVIDIA TensorRT, or TensorRT-RTX's CURRENT)
+        from rtpose.engine.tensorrt_flavour import probe_gpu
+
+        probe = probe_gpu()
+        if probe.compute_capability is None:
+            raise EngineBuildError(
+                f"no GPU to build for ({probe.detail}); name the target with gpu_arch= "
+                "(--gpu-arch, e.g. sm80) when building with TensorRT-RTX on a machine without one"
+            )
+        cc = probe.compute_capability
+    onnx_sha = sha256_of(candidate)  # what the engine is built from: precision included
+    key = mf.engine_cache_key(onnx_sha, opts.precision, opts.batch, flav, cc)
     lo, opt, hi = opts.batch
     stem = f"{subject.info.name}-{opts.precision}-b{lo}_{opt}_{hi}-{flav.name}{flav.version}-{key}"
     engine_path = out_dir / f"{stem}.engine"
@@ -422,13 +435,50 @@ def _build_and_record(subject, candidate, opts, flav, report, out_dir, say, star
 
 
 def _manifest(subject, candidate, opts, info, report, engine_path):
-    """The manifest of ARCHITECTURE.md section 3 (fields: rtpose.engine.manifest)."""
-    from rtpose.engine import manifest as mf
+    """The manifest of ARCHITECTURE.md section 3 for a fresh build."""
+    import datetime as dt
 
-    return mf.manifest_for_build(
-        model=subject.info, model_sha256=subject.sha256, precision=opts.precision,
-        onnx_path=candidate, input_name=subject.input_name, batch=opts.batch,
-        normalisation=dataclasses.asdict(subject.normalisation), build=info,
+    from rtpose.assets import sha256_of
+    from rtpose.engine import manifest as mf
+    from rtpose.engine.tensorrt_flavour import compute_capability
+
+    inputs, outputs = _tensor_specs(candidate)
+    cc = compute_capability(info.compute_capability) if info.compute_capability else (0, 0)
+    codec = subject.info.codec
+    size = list(subject.info.input_size)
+    if subject.info.top_down:
+        layout = {"layout": "heatmaps (N, K, h, w)", "codec": dataclasses.asdict(codec),
+                  "heatmap_size": list(subject.info.heatmap_size), "input_size": size}  # fmt: skip
+    else:
+        layout = {"layout": "yolo-pose (N, 4 + 1 + 3K, anchors)", "codec": "yolo",
+                  "input_size": size}  # fmt: skip
+    return mf.EngineManifest(
+        model_name=subject.info.name, model_sha256=sha256_of(candidate), precision=opts.precision,
+        inputs=inputs, batch=opts.batch, outputs=outputs, output_codec=layout,
+        normalisation=subject.normalisation, keypoint_set=subject.info.skeleton,
+        builder=mf.BuilderStamp(info.flavour, info.flavour_version, info.gpu_name, cc),
+        built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        build_seconds=round(info.seconds, 3),
         accuracy=None if report is None else report.to_dict(),
-        forced=bool(report and not report.passed), engine_path=engine_path,
+        forced=bool(report and not report.passed), engine_file=engine_path.name,
+        engine_sha256=sha256_of(engine_path),
     )  # fmt: skip
+
+
+def _tensor_specs(path: Path):
+    """Input and output TensorSpecs of an ONNX file (batch dims as -1)."""
+    import onnx
+
+    from rtpose.engine.manifest import TensorSpec
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+
+    def spec(value):
+        t = value.type.tensor_type
+        dims = tuple(d.dim_value if d.dim_value > 0 else -1 for d in t.shape.dim)
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name
+        return TensorSpec(value.name, dims, dtype)
+
+    inputs = tuple(spec(v) for v in graph.input if v.name not in initializers)
+    return inputs, tuple(spec(v) for v in graph.output)
