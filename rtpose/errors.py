@@ -29,3 +29,7 @@ class BackendUnavailableError(RtposeError):
 
 class UnknownModelError(RtposeError, ValueError):
     """A model name that is not in the zoo (also a ``ValueError``: the caller passed it)."""
+
+
+class EngineBuildError(RtposeError):
+    """An engine could not be built or does not fit this machine/TensorRT."""
