@@ -459,16 +459,23 @@ def quantize_int8(
     log.info("int8 calibration of %s on %d batches with %s (%s)", src.name, len(batches),
              quantizer, method)  # fmt: skip
 
+    src, dst = src.resolve(), dst.resolve()
     work = Path(tempfile.mkdtemp(prefix=dst.stem + "-", suffix=".int8.part", dir=dst.parent))
+    cwd = os.getcwd()
     try:
         out = work / "quantized.onnx"
+        # ORT's symbolic shape inference drops sym_shape_infer_temp.onnx and <uuid>.data files
+        # into the working directory when it gives up: keep them in the work directory
+        os.chdir(work)
         if quantizer == "modelopt":
             _quantize_modelopt(src, out, batches, input_name, exclude_op_types, method)
         else:
             _quantize_onnxruntime(src, out, work, batches, input_name, exclude_op_types, method)
+        os.chdir(cwd)
         quantized = _load_model(out)
         _save_atomic(quantized, dst)
     finally:
+        os.chdir(cwd)
         shutil.rmtree(work, ignore_errors=True)
     return dst
 
