@@ -135,10 +135,11 @@ def _letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from rtpose.pipeline.one_stage import PAD_VALUE
 
     lb = letterbox_matrix(frame.shape[:2], size, auto=False, stride=32)
-    return affine_warp(
+    x = affine_warp(
         frame, lb.matrix, size, mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0),
         channel_order="rgb", border_value=PAD_VALUE,
-    )[None]  # fmt: skip
+    )  # fmt: skip
+    return x if x.ndim == 4 else x[None]  # (1, 3, H, W)
 
 
 _DETECTOR = None
