@@ -32,8 +32,9 @@ def resolve_backend_name(backend: str) -> str:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "tensorrt":
         raise BackendUnavailableError(
-            "the TensorRT backend is not available in this version of rtpose; "
-            "use backend='onnxruntime' (CPU) or backend='torch'"
+            "backend='tensorrt' is not wired into the video pipeline yet (it comes with the GPU "
+            "pipeline); build engines with rtpose-build and run them with "
+            "rtpose.engine.tensorrt.TensorRTBackend, or use backend='onnxruntime' / 'torch'"
         )
     if backend == "auto":
         if importlib.util.find_spec("onnxruntime") is not None:

@@ -223,16 +223,28 @@ def _input_name(path: Path) -> str:
 # --- the gate ---------------------------------------------------------------------------------
 
 
-def accuracy_gate(subject: _Subject, candidate: Path, frames: list[np.ndarray], opts: BuildOptions):
-    """Compare the candidate ONNX with FP32 on ``frames``; returns an AccuracyReport."""
+def accuracy_gate(
+    subject: _Subject,
+    candidate: Path | None,
+    frames: list[np.ndarray],
+    opts: BuildOptions,
+    *,
+    candidate_backend=None,
+):
+    """Compare the candidate (an ONNX file on ONNX Runtime, or a ready backend such as the
+    TensorRT engine) with FP32 ONNX Runtime on ``frames``; returns an AccuracyReport."""
     from rtpose.engine import accuracy
     from rtpose.engine.onnxruntime import OnnxRuntimeBackend
 
     providers = ["CPUExecutionProvider"]
     ref = OnnxRuntimeBackend(subject.onnx, providers=providers)
-    cand = OnnxRuntimeBackend(candidate, providers=providers)
+    if candidate_backend is None:
+        cand = OnnxRuntimeBackend(candidate, providers=providers)
+        names = ("fp32 ONNX (ONNX Runtime)", f"{opts.precision} ONNX (ONNX Runtime)")
+    else:
+        cand = candidate_backend
+        names = ("fp32 ONNX (ONNX Runtime)", f"{opts.precision} engine ({cand.name})")
     inputs = subject.frames_to_inputs(frames)
-    names = ("fp32 ONNX (ONNX Runtime)", f"{opts.precision} ONNX (ONNX Runtime)")
 
     def runner(backend):
         return lambda x: backend.run({subject.input_name: x})[backend.output_names[0]]
@@ -422,6 +434,9 @@ def _build_and_record(subject, candidate, opts, flav, report, out_dir, say, star
     )  # fmt: skip
     say(f"[4/5] {flav.name} {flav.version} engine: {engine_path.name} "
         f"({info.size_bytes / 2**20:.1f} MiB, {time.perf_counter() - t:.1f} s)")  # fmt: skip
+    engine_report = _engine_gate(subject, engine_path, opts, say)
+    if engine_report is not None:
+        report = engine_report  # the engine itself, where a GPU can run it
     manifest = _manifest(subject, candidate, opts, info, report, engine_path)
     try:
         manifest.save(manifest_path)
@@ -433,6 +448,32 @@ def _build_and_record(subject, candidate, opts, flav, report, out_dir, say, star
         engine_path, manifest_path, info.size_bytes, time.perf_counter() - start, False,
         None if report is None else report.to_dict(), bool(report and not report.passed),
     )  # fmt: skip
+
+
+def _engine_gate(subject, engine_path: Path, opts: BuildOptions, say: Progress):
+    """On a machine whose GPU can run the new engine: the accuracy gate again, on the engine's
+    own outputs (vs fp32 ONNX Runtime). None where no GPU is usable (the ONNX gate stands)."""
+    from rtpose.engine.gpu_probe import gpu_status
+
+    status = gpu_status()
+    if not status.available:
+        say(f"      (no usable GPU here: {status.reason}; the engine itself was not run)")
+        return None
+    from rtpose.engine.tensorrt import TensorRTBackend
+
+    frames = _frames(opts.calib, opts.eval_frames, offset=opts.calib_frames)
+    try:
+        with TensorRTBackend(engine_path) as engine:  # its manifest is written next
+            report = accuracy_gate(subject, None, frames, opts, candidate_backend=engine)
+    except BaseException:
+        engine_path.unlink(missing_ok=True)  # no engine that cannot be checked stays behind
+        raise
+    say(f"      engine on {status.name}: {report.summary()}")
+    if not report.passed and not opts.force:
+        engine_path.unlink(missing_ok=True)
+        raise EngineBuildError(f"the {opts.precision} engine failed the accuracy gate on the "
+                               f"GPU: {report.summary()}; --force keeps it")  # fmt: skip
+    return report
 
 
 def _manifest(subject, candidate, opts, info, report, engine_path):
