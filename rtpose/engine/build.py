@@ -457,7 +457,7 @@ def _engine_gate(subject, engine_path: Path, opts: BuildOptions, say: Progress):
 
     status = gpu_status()
     if not status.available:
-        say(f"      (no usable GPU here: {status.reason}; the engine itself was not run)")
+        say(f"[4/5] the engine itself was not run (no usable GPU here: {status.reason})")
         return None
     from rtpose.engine.tensorrt import TensorRTBackend
 
@@ -468,7 +468,7 @@ def _engine_gate(subject, engine_path: Path, opts: BuildOptions, say: Progress):
     except BaseException:
         engine_path.unlink(missing_ok=True)  # no engine that cannot be checked stays behind
         raise
-    say(f"      engine on {status.name}: {report.summary()}")
+    say(f"[4/5] engine on {status.name}: {report.summary()}")
     if not report.passed and not opts.force:
         engine_path.unlink(missing_ok=True)
         raise EngineBuildError(f"the {opts.precision} engine failed the accuracy gate on the "
