@@ -302,6 +302,7 @@ class DeviceArray:
         """A numpy copy; waits for the work queued on the array's stream (tests, debugging)."""
         host = np.empty(self.shape, dtype=self.dtype)
         cuda_ops("DeviceArray.get").copy_to_host(host, self.ptr, self.device, self.stream)
+        transfers.record("d2h", host.nbytes)
         return host
 
 
@@ -315,6 +316,7 @@ def upload(array: np.ndarray, *, device: int, stream: int) -> DeviceArray:
     host = np.ascontiguousarray(array)
     result = DeviceArray(host.shape, host.dtype, device=device, stream=stream)
     cuda_ops("upload").copy_from_host(result.ptr, host, device, stream)
+    transfers.record("h2d", host.nbytes)
     return result
 
 
@@ -351,3 +353,53 @@ def same_device(views: Sequence[DeviceView], names: Sequence[str], *, op: str) -
         where = ", ".join(f"{n} on device {v.device}" for n, v in zip(names, views))
         raise ValueError(f"{op}: all GPU inputs must be on one device, got {where}")
     return devices.pop() if devices else (views[0].device if views else 0)
+
+
+class TransferCounter:
+    """Counts the host<->device copies rtpose makes (for the stay-on-the-GPU checks).
+
+    Every copy rtpose itself makes between host and GPU memory goes through :func:`to_host` or
+    :func:`upload`, which record it here: ``counts[direction]`` copies and ``bytes[direction]``
+    bytes, and ``largest[direction]`` the largest single copy (direction ``"d2h"`` or ``"h2d"``).
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counts = {"d2h": 0, "h2d": 0}
+            self.bytes = {"d2h": 0, "h2d": 0}
+            self.largest = {"d2h": 0, "h2d": 0}
+
+    def record(self, direction: str, nbytes: int) -> None:
+        with self._lock:
+            self.counts[direction] += 1
+            self.bytes[direction] += int(nbytes)
+            self.largest[direction] = max(self.largest[direction], int(nbytes))
+
+
+transfers = TransferCounter()
+
+
+def to_host(obj: object, *, stream: object = None) -> np.ndarray:
+    """Copies a CUDA array (any producer) to a new numpy array; waits for ``stream``.
+
+    Non-contiguous arrays are refused: copy them on the GPU first (only small results, such as
+    keypoints, are meant to cross to the host).
+    """
+    handle = stream_handle(stream)
+    view = device_view(obj, op="to_host", name="array", stream=handle)
+    if not view.c_contiguous:
+        raise ValueError(
+            f"to_host: the array must be C-contiguous, got strides {view.strides} for shape "
+            f"{view.shape}"
+        )
+    host = np.empty(view.shape, dtype=view.dtype)
+    if host.size:
+        cuda_ops("to_host").copy_to_host(host, view.ptr, view.device, handle)
+    transfers.record("d2h", host.nbytes)
+    return host

@@ -40,11 +40,14 @@ class PoseFrame:
     timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
     # the decoded frame (H, W, 3) uint8 BGR, only when the stream was opened with return_images=True
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # which source of a multi-source stream the frame comes from (0 for a single source)
+    source: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: one line of ``rtpose run --jsonl``."""
         return {
             "frame": self.index,
+            **({"source": self.source} if self.source else {}),
             "pts": round(self.pts, 6),
             "persons": [p.to_dict() for p in self.persons],
             "timings_ms": {k: round(v, 3) for k, v in self.timings.items()},

@@ -12,9 +12,10 @@ from typing import Literal
 
 from rtpose.errors import BackendUnavailableError
 from rtpose.video.frames import Frame, FrameSource
+from rtpose.video.memory import ArraySource
 from rtpose.video.opencv import OpenCVSource
 
-__all__ = ["Frame", "FrameSource", "OpenCVSource", "open_source"]
+__all__ = ["ArraySource", "Frame", "FrameSource", "OpenCVSource", "open_source"]
 
 logger = logging.getLogger(__name__)
 
