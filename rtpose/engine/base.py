@@ -26,17 +26,14 @@ class Backend(Protocol):
 def resolve_backend_name(backend: str) -> str:
     """Validate a backend name and resolve ``"auto"`` to the best one installed here.
 
-    ``auto`` picks ONNX Runtime (the TensorRT backend arrives with ``rtpose-build``).
+    ``auto`` picks TensorRT when an NVIDIA GPU and a TensorRT runtime are both present, else
+    ONNX Runtime, else torch.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "tensorrt":
-        raise BackendUnavailableError(
-            "backend='tensorrt' is not wired into the video pipeline yet (it comes with the GPU "
-            "pipeline); build engines with rtpose-build and run them with "
-            "rtpose.engine.tensorrt.TensorRTBackend, or use backend='onnxruntime' / 'torch'"
-        )
     if backend == "auto":
+        if _tensorrt_usable():
+            return "tensorrt"
         if importlib.util.find_spec("onnxruntime") is not None:
             return "onnxruntime"
         if importlib.util.find_spec("torch") is not None:
@@ -45,3 +42,13 @@ def resolve_backend_name(backend: str) -> str:
             "no inference backend is installed; install one: pip install onnxruntime"
         )
     return backend
+
+
+def _tensorrt_usable() -> bool:
+    """A TensorRT runtime is installed and a GPU is usable (probed without TensorRT objects)."""
+    modules = ("tensorrt", "tensorrt_rtx", "tensorrt_rtx_bindings", "tensorrt_lean")
+    if not any(importlib.util.find_spec(m) is not None for m in modules):
+        return False
+    from rtpose.engine.gpu_probe import gpu_status
+
+    return gpu_status().available

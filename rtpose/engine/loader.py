@@ -55,11 +55,18 @@ def export_yolo_onnx(info: ModelInfo, weights: Path, path: Path) -> Path:
 
 
 def load_yolo_backend(
-    info: ModelInfo, *, weights: str | Path | None, backend: str, threads: int | None = None
+    info: ModelInfo,
+    *,
+    weights: str | Path | None,
+    backend: str,
+    threads: int | None = None,
+    precision: str | None = None,
 ):
     """A backend running the YOLO-pose network of ``info`` with ``weights``."""
     name = resolve_backend_name(backend)
     path = resolve_weights(info, weights)
+    if name == "tensorrt":
+        return load_tensorrt_backend(info, path, precision or "fp16")
     if name == "torch":
         from rtpose.engine.torch_backend import TorchBackend
         from rtpose.models.yolo_checkpoint import load_yolo_pose
@@ -68,7 +75,7 @@ def load_yolo_backend(
             import torch
 
             torch.set_num_threads(threads)
-        return TorchBackend(load_yolo_pose(path, expect_scale=info.scale))
+        return TorchBackend(load_yolo_pose(path, expect_scale=info.scale), device=torch_device())
 
     onnx_path = onnx_cache_path(info, path)
     if not onnx_path.is_file():
@@ -91,7 +98,12 @@ def open_cached_onnx(onnx_path: Path, threads: int | None):
 
 
 def load_pose_backend(
-    info: ModelInfo, *, weights: str | Path | None, backend: str, threads: int | None = None
+    info: ModelInfo,
+    *,
+    weights: str | Path | None,
+    backend: str,
+    threads: int | None = None,
+    precision: str | None = None,
 ):
     """A backend running the top-down network of ``info`` with ``weights``, and the crop
     normalisation those weights expect.
@@ -113,6 +125,9 @@ def load_pose_backend(
             f"checkpoint{where}; or use model='yolo11n-pose', which ships ready to run"
         )
     path = resolve_weights(info, weights)
+    if name == "tensorrt":
+        trt = load_tensorrt_backend(info, path, precision or "fp16")
+        return trt, _manifest_normalisation(trt.manifest, info)
     if name == "torch":
         from rtpose.engine.torch_backend import TorchBackend
         from rtpose.models.factory import create_model
@@ -122,7 +137,10 @@ def load_pose_backend(
 
             torch.set_num_threads(threads)
         model = create_model(info.name, path, input_size=info.input_size)
-        return TorchBackend(model, input_name="crops", output_name="heatmaps"), model.normalisation
+        backend_ = TorchBackend(
+            model, input_name="crops", output_name="heatmaps", device=torch_device()
+        )
+        return backend_, model.normalisation
 
     h, w = info.input_size
     onnx_path = onnx_cache_path(info, path).with_name(
@@ -166,3 +184,45 @@ def export_pose_onnx(info: ModelInfo, weights: Path | None, path: Path):
         output_name="heatmaps", dynamic_size=False,
     )  # fmt: skip
     return model.normalisation
+
+
+def torch_device() -> str:
+    """``"cuda"`` when torch sees a GPU (the torch backend then runs there), else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_tensorrt_backend(info: ModelInfo, weights: Path, precision: str):
+    """A TensorRT backend for ``info``: the engine cached under ``$RTPOSE_HOME/engines`` for
+    these weights, precision and GPU, built (with rtpose-build's accuracy gate) when missing.
+
+    The GPU is probed first: without one nothing is built and the error names the CPU backends.
+    """
+    from rtpose.engine.build import build_engine
+    from rtpose.engine.gpu_probe import gpu_status
+    from rtpose.engine.tensorrt import TensorRTBackend
+    from rtpose.errors import BackendUnavailableError
+
+    status = gpu_status()
+    if not status.available:
+        raise BackendUnavailableError(
+            f"backend='tensorrt' needs an NVIDIA GPU with its driver; found none ({status.reason})."
+            " Use backend='onnxruntime' (or 'auto') on this machine"
+        )
+    result = build_engine(
+        info.name, precision=precision, weights=weights, out=rtpose_home() / "engines"
+    )
+    if result.reused:
+        log.info("TensorRT engine %s (cached)", result.engine)
+    return TensorRTBackend(result.engine, cuda_graphs=True)
+
+
+def _manifest_normalisation(manifest, info: ModelInfo):
+    """The crop normalisation an engine's manifest records (the zoo entry's when absent)."""
+    from rtpose.models.zoo import Normalisation
+
+    raw = (manifest or {}).get("normalisation")
+    if not raw:
+        return info.normalisation
+    return Normalisation(tuple(raw["mean"]), tuple(raw["std"]), raw["channel_order"])

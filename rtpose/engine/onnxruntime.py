@@ -10,6 +10,7 @@ import numpy as np
 
 from rtpose._deps import require
 from rtpose.errors import BackendUnavailableError
+from rtpose.ops._device import is_device_array, to_host
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,18 @@ class OnnxRuntimeBackend:
         self.providers = self.session.get_providers()
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self._warned_device = False
         log.debug("ONNX Runtime session for %s on %s", path.name, self.providers)
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if any(is_device_array(v) for v in inputs.values()):
+            # GPU frames with a CPU network: the network input crosses to the host (logged once)
+            if not self._warned_device:
+                log.warning(
+                    "ONNX Runtime on the CPU got GPU arrays: copying the network inputs to the "
+                    "host; use backend='tensorrt' or 'torch' to stay on the GPU"
+                )
+                self._warned_device = True
+            inputs = {k: to_host(v) if is_device_array(v) else v for k, v in inputs.items()}
         outputs = self.session.run(self.output_names, inputs)
         return dict(zip(self.output_names, outputs))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from rtpose.models.zoo import get_model_info
 from rtpose.ops import affine_warp, letterbox_matrix
 from rtpose.ops.letterbox import Letterbox
 from rtpose.pipeline.results import Person
+from rtpose.video.frames import Frame
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class OneStagePose:
         backend: ``"auto"``, ``"onnxruntime"`` or ``"torch"``.
         config: detection thresholds.
         threads: CPU threads of the backend (default: the backend's choice).
+        precision: TensorRT only: engine precision.
     """
 
     def __init__(
@@ -57,21 +61,25 @@ class OneStagePose:
         backend: str = "auto",
         config: DetectorConfig | None = None,
         threads: int | None = None,
+        precision: str | None = None,
     ):
         self.info = get_model_info(model)
         self.config = config or DetectorConfig()
         self.backend = load_yolo_backend(
-            self.info, weights=weights, backend=backend, threads=threads
+            self.info, weights=weights, backend=backend, threads=threads, precision=precision
         )
         self._input = self.backend.input_names[0]
         self._letterboxes: dict[tuple[int, int], Letterbox] = {}
         self._buffer: np.ndarray | None = None
 
     def letterbox(self, frame_hw: tuple[int, int]) -> Letterbox:
-        """The letterbox used for frames of this size (rectangular, padded to stride 32)."""
+        """The letterbox used for frames of this size (rectangular, padded to stride 32, unless
+        the backend takes one fixed input size, as TensorRT engines do)."""
         lb = self._letterboxes.get(frame_hw)
         if lb is None:
-            lb = letterbox_matrix(frame_hw, self.info.input_size, auto=True, stride=32)
+            fixed = _fixed_input_hw(self.backend, self._input)
+            size = fixed or self.info.input_size
+            lb = letterbox_matrix(frame_hw, size, auto=fixed is None, stride=32)
             self._letterboxes[frame_hw] = lb
         return lb
 
@@ -92,10 +100,40 @@ class OneStagePose:
         """(B, 3, h, w) -> raw predictions (B, 4 + nc + K*3, A)."""
         return self.backend.run({self._input: batch})[self.backend.output_names[0]]
 
+    def forward(
+        self,
+        frames: Sequence[Frame],
+        stream: Any = None,
+        times: dict[str, float] | None = None,
+    ) -> list[RawDetections]:
+        """Letterbox + network for several frames (host or GPU), batched per frame size.
+
+        Returns one :class:`RawDetections` per frame, in order; on the GPU the predictions stay
+        there. Adds the milliseconds spent to ``times["preprocess"]`` and ``times["model"]``.
+        """
+        times = {} if times is None else times
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, frame in enumerate(frames):
+            groups.setdefault((frame.size[1], frame.size[0]), []).append(i)
+        out: list[RawDetections | None] = [None] * len(frames)
+        for hw, members in groups.items():
+            t0 = time.perf_counter()
+            lb = self.letterbox(hw)
+            batch = _warp_letterbox([frames[i] for i in members], lb, stream)
+            t1 = time.perf_counter()
+            preds = self.infer(batch)  # (B, C, A)
+            t2 = time.perf_counter()
+            times["preprocess"] = times.get("preprocess", 0.0) + (t1 - t0) * 1e3
+            times["model"] = times.get("model", 0.0) + (t2 - t1) * 1e3
+            for row, i in enumerate(members):
+                out[i] = RawDetections(preds, row, lb, hw)
+        return out  # type: ignore[return-value]
+
     def postprocess(
         self, preds: np.ndarray, lb: Letterbox, frame_hw: tuple[int, int]
     ) -> list[Person]:
-        """Predictions of one image -> persons in frame pixels, boxes and keypoints clipped."""
+        """Predictions of one image (1, C, A) -> persons in frame pixels, boxes and keypoints
+        clipped."""
         det = decode_yolo_pose(
             preds, conf_threshold=self.config.conf, iou_threshold=self.config.iou,
             max_detections=self.config.max_persons,
@@ -112,6 +150,11 @@ class OneStagePose:
             for b, s, k in zip(boxes, det.scores, kpts)
         ]
 
+    def persons(self, raw: RawDetections) -> list[Person]:
+        """Persons of one frame from :meth:`forward`'s output (host post-processing)."""
+        preds = raw.host_candidates(self.config.conf)
+        return self.postprocess(preds, raw.letterbox, raw.frame_hw)
+
     def __call__(self, image: np.ndarray, timings: dict[str, float] | None = None) -> list[Person]:
         """Persons in one (H, W, 3) uint8 BGR image; adds stage times (ms) to ``timings``."""
         t0 = time.perf_counter()
@@ -126,6 +169,68 @@ class OneStagePose:
             timings["model"] = (t2 - t1) * 1e3
             timings["postprocess"] = (t3 - t2) * 1e3
         return persons
+
+
+@dataclass
+class RawDetections:
+    """The network output for one frame of a batch: ``preds[row]`` (host or GPU)."""
+
+    preds: Any  # (B, C, A) numpy or GPU array
+    row: int
+    letterbox: Letterbox
+    frame_hw: tuple[int, int]
+
+    def host_candidates(self, conf: float) -> np.ndarray:
+        """(1, C, M) numpy predictions of this frame. On the GPU only the anchors whose best
+        class score exceeds ``conf`` are copied (the rest cannot survive the decoder's own
+        threshold, so the result is the same), a few KB instead of the whole output."""
+        if isinstance(self.preds, np.ndarray):
+            return self.preds[self.row : self.row + 1]
+        from rtpose.pipeline.gpu import score_candidates
+
+        k = (int(self.preds.shape[1]) - 5) // 3  # one class (person): 4 + 1 + 3K rows
+        return score_candidates(self.preds, self.row, conf, num_keypoints=k)
+
+
+def _warp_letterbox(frames: Sequence[Frame], lb: Letterbox, stream: Any) -> Any:
+    """(B, 3, h, w) float32 RGB in [0, 1] letterboxed frames; one kernel call for all."""
+    order = frames[0].channel_order
+    if any(f.channel_order != order for f in frames):
+        raise ValueError("frames of one batch must share a channel order")
+    images = [f.image for f in frames]
+    on_gpu = frames[0].on_gpu
+    if any(f.on_gpu != on_gpu for f in frames):
+        raise ValueError("frames of one batch must all be on the host or all on the GPU")
+    matrices = np.repeat(lb.matrix[None], len(frames), axis=0)
+    return affine_warp(
+        images if len(images) > 1 else images[0], matrices, lb.out_hw,
+        frame_index=np.arange(len(images)) if len(images) > 1 else None,
+        mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0),
+        channel_order=warp_channel_order("rgb", order), border_value=PAD_VALUE,
+        stream=stream if on_gpu else None,
+    )  # fmt: skip
+
+
+def warp_channel_order(want: str, frame_order: str) -> Literal["rgb", "bgr"]:
+    """The ``channel_order`` argument of :func:`rtpose.ops.affine_warp` (which reverses the
+    channels for "rgb") that gives ``want`` from frames in ``frame_order``."""
+    if frame_order == "bgr":
+        return want  # type: ignore[return-value]
+    return "bgr" if want == "rgb" else "rgb"
+
+
+def _fixed_input_hw(backend: Any, name: str) -> tuple[int, int] | None:
+    """(h, w) when the backend only takes one input size (a TensorRT engine), else None."""
+    inputs = getattr(backend, "inputs", None)
+    info = inputs.get(name) if isinstance(inputs, dict) else None
+    shape = getattr(info, "shape", None)
+    if shape is None or len(shape) != 4:
+        return None
+    try:
+        h, w = int(shape[2]), int(shape[3])
+    except (TypeError, ValueError):  # symbolic dimensions
+        return None
+    return (h, w) if h > 0 and w > 0 else None
 
 
 def _check_image(image: np.ndarray) -> None:

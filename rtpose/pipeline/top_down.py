@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,15 @@ import numpy as np
 
 from rtpose.models.zoo import ModelInfo, Normalisation, check_input_size, get_model_info
 from rtpose.ops import affine_warp, box_to_affine, decode_heatmaps, flip_merge
-from rtpose.pipeline.one_stage import DetectorConfig, OneStagePose, _check_image
+from rtpose.pipeline.one_stage import (
+    DetectorConfig,
+    OneStagePose,
+    _check_image,
+    warp_channel_order,
+)
 from rtpose.pipeline.results import Person
 from rtpose.skeletons import get_skeleton
+from rtpose.video.frames import Frame
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +67,7 @@ class YoloPersonDetector:
         self.backend = pose.backend
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        persons = self.pose(image)
-        if not persons:
-            return np.zeros((0, 5), np.float64)
-        return np.array([(*p.box, p.score) for p in persons], np.float64)
+        return _boxes_of(self.pose(image))
 
 
 class TopDownPose:
@@ -80,6 +83,7 @@ class TopDownPose:
         config: detection thresholds; top_down: flip test, padding, batch size.
         input_size: run the network at another (height, width) (a multiple of its stride).
         threads: CPU threads of the backends.
+        precision: TensorRT only: engine precision of both networks.
     """
 
     def __init__(
@@ -94,12 +98,17 @@ class TopDownPose:
         top_down: TopDownConfig | None = None,
         input_size: tuple[int, int] | None = None,
         threads: int | None = None,
+        precision: str | None = None,
     ):
         from rtpose.engine.loader import load_pose_backend
 
         info = _top_down_info(model, input_size)
-        pose_detector = _make_detector(detector, detector_weights, backend, config, threads)
-        network, norm = load_pose_backend(info, weights=weights, backend=backend, threads=threads)
+        pose_detector = _make_detector(
+            detector, detector_weights, backend, config, threads, precision
+        )
+        network, norm = load_pose_backend(
+            info, weights=weights, backend=backend, threads=threads, precision=precision
+        )
         self._setup(info, network, norm, pose_detector, top_down or TopDownConfig())
 
     @classmethod
@@ -157,28 +166,38 @@ class TopDownPose:
             crops = np.concatenate([crops, crops[..., ::-1]])
         return np.ascontiguousarray(crops), maps.inverse
 
-    def infer(self, crops: np.ndarray) -> np.ndarray:
+    def infer(self, crops: Any) -> Any:
         """(B, 3, H, W) -> (B, K, h, w) heatmaps, in batches of at most ``max_batch``."""
         step = self.top_down.max_batch * (2 if self.top_down.flip_test else 1)
+        limit = getattr(self.backend, "batch_range", None)  # an engine's largest batch
+        if limit is not None:
+            step = min(step, int(limit[1]))
         parts = [
             self.backend.run({self._input: crops[i : i + step]})[self._output]
             for i in range(0, len(crops), step)
         ]
-        heatmaps = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        heatmaps = _concatenate(parts) if len(parts) > 1 else parts[0]
         self._check_heatmaps(heatmaps, len(crops))
         return heatmaps
 
-    def decode(self, heatmaps: np.ndarray, inverse: np.ndarray) -> np.ndarray:
-        """(B, K, h, w) network output -> (N, K, 3) keypoints x, y, score in frame pixels."""
+    def decode(self, heatmaps: Any, inverse: np.ndarray, *, stream: Any = None) -> Any:
+        """(B, K, h, w) network output -> (N, K, 3) keypoints x, y, score in frame pixels
+        (on the GPU for GPU heatmaps, with ``stream``)."""
         n = len(inverse)
+        gpu = stream if not isinstance(heatmaps, np.ndarray) else None
         if self.top_down.flip_test:
             heatmaps = flip_merge(
-                heatmaps[:n], heatmaps[n:], self.skeleton.flip_index, shift=self._flip_shift
-            )
+                heatmaps[:n], heatmaps[n:], self.skeleton.flip_index, shift=self._flip_shift,
+                stream=gpu,
+            )  # fmt: skip
         transforms = inverse.copy()
         transforms[:, :, 0] *= self._scale[0]
         transforms[:, :, 1] *= self._scale[1]
-        return decode_heatmaps(heatmaps, transforms, mode=self._mode, blur_kernel=self._blur)
+        if gpu is None:
+            return decode_heatmaps(heatmaps, transforms, mode=self._mode, blur_kernel=self._blur)
+        return decode_heatmaps(
+            heatmaps, transforms, mode=self._mode, blur_kernel=self._blur, stream=gpu
+        )
 
     def __call__(self, image: np.ndarray, timings: dict[str, float] | None = None) -> list[Person]:
         """Persons in one (H, W, 3) uint8 BGR image; adds stage times (ms) to ``timings``."""
@@ -196,18 +215,78 @@ class TopDownPose:
             keypoints = self.decode(heatmaps, inverse)
             t4 = time.perf_counter()
             stages.update(crop=(t2 - t1) * 1e3, pose=(t3 - t2) * 1e3, postprocess=(t4 - t3) * 1e3)
-            persons = [
-                Person(box=tuple(float(v) for v in b[:4]), score=float(b[4]), keypoints=k)
-                for b, k in zip(boxes, keypoints)
-            ]
+            persons = _persons(boxes, keypoints)
         if timings is not None:
             timings.update(stages)
         return persons
 
-    def _check_heatmaps(self, heatmaps: np.ndarray, batch: int) -> None:
+    # --- batched stages over frames (VideoPoseStream) -------------------------------------------
+
+    def detect_frames(self, frames: Sequence[Frame], stream: Any = None) -> list[np.ndarray]:
+        """(N, 5) boxes per frame. The YOLO detector runs once per frame size over the batch
+        (on the GPU for GPU frames); a callable detector gets each frame as a host BGR image."""
+        if isinstance(self.detector, YoloPersonDetector):
+            pose = self.detector.pose
+            raws = pose.forward(frames, stream)
+            return [_boxes_of(pose.persons(raw)) for raw in raws]
+        return [self.detect(f.to_host_bgr()) for f in frames]
+
+    def pose_forward(
+        self,
+        frames: Sequence[Frame],
+        boxes: Sequence[np.ndarray],
+        stream: Any = None,
+        times: dict[str, float] | None = None,
+    ) -> PoseBatch:
+        """Crops of every box of every frame in one warp, then the network (batched); adds the
+        milliseconds spent to ``times["crop"]`` and ``times["pose"]``."""
+        times = {} if times is None else times
+        t0 = time.perf_counter()
+        counts = [len(b) for b in boxes]
+        if sum(counts) == 0:
+            return PoseBatch(None, np.zeros((0, 2, 3)), counts)
+        all_boxes = np.concatenate([b[:, :4] for b in boxes if len(b)])
+        maps = box_to_affine(all_boxes, self.info.input_size, padding=self.top_down.padding)
+        frame_index = np.repeat(np.arange(len(frames)), counts)
+        on_gpu = frames[0].on_gpu
+        order = warp_channel_order(self.normalisation.channel_order, frames[0].channel_order)
+        images = [f.image for f in frames]
+        crops = affine_warp(
+            images if len(images) > 1 else images[0], maps.forward, self.info.input_size,
+            frame_index=frame_index if len(images) > 1 else None,
+            mean=self.normalisation.mean, std=self.normalisation.std, channel_order=order,
+            stream=stream if on_gpu else None,
+        )  # fmt: skip
+        if self.top_down.flip_test:  # mirrored crops ride along: (2N, 3, H, W)
+            crops = _with_mirrored(crops)
+        t1 = time.perf_counter()
+        heatmaps = self.infer(crops)
+        times["crop"] = times.get("crop", 0.0) + (t1 - t0) * 1e3
+        times["pose"] = times.get("pose", 0.0) + (time.perf_counter() - t1) * 1e3
+        return PoseBatch(heatmaps, maps.inverse, counts)
+
+    def pose_decode(
+        self, batch: PoseBatch, boxes: Sequence[np.ndarray], stream: Any = None
+    ) -> list[list[Person]]:
+        """Keypoints of :meth:`pose_forward`'s batch, split back into persons per frame.
+        Only the (N, K, 3) keypoints cross to the host."""
+        if batch.heatmaps is None:
+            return [[] for _ in boxes]
+        keypoints = self.decode(batch.heatmaps, batch.inverse, stream=stream)
+        if not isinstance(keypoints, np.ndarray):
+            from rtpose.ops._device import to_host
+
+            keypoints = to_host(keypoints, stream=stream)
+        out, start = [], 0
+        for frame_boxes, n in zip(boxes, batch.counts):
+            out.append(_persons(frame_boxes, keypoints[start : start + n]))
+            start += n
+        return out
+
+    def _check_heatmaps(self, heatmaps: Any, batch: int) -> None:
         k = self.skeleton.num_keypoints
         want = (batch, k, *self.info.heatmap_size)
-        if heatmaps.shape != want:
+        if tuple(heatmaps.shape) != want:
             raise ValueError(
                 f"{self.info.name}: the network returned heatmaps of shape {heatmaps.shape}, "
                 f"expected {want} ({k} keypoints of the {self.skeleton.name} skeleton at "
@@ -225,7 +304,7 @@ def _top_down_info(model: str, input_size: tuple[int, int] | None) -> ModelInfo:
     return info
 
 
-def _make_detector(detector, weights, backend, config, threads) -> BoxDetector:
+def _make_detector(detector, weights, backend, config, threads, precision=None) -> BoxDetector:
     if callable(detector):
         return detector
     info = get_model_info(detector)
@@ -234,5 +313,47 @@ def _make_detector(detector, weights, backend, config, threads) -> BoxDetector:
             f"detector must be a one-stage (person-detecting) model such as 'yolo11n-pose', "
             f"got the top-down model {detector!r}"
         )
-    pose = OneStagePose(detector, weights=weights, backend=backend, config=config, threads=threads)
+    pose = OneStagePose(
+        detector, weights=weights, backend=backend, config=config, threads=threads,
+        precision=precision,
+    )  # fmt: skip
     return YoloPersonDetector(pose)
+
+
+@dataclass
+class PoseBatch:
+    """The pose network's output for the boxes of several frames."""
+
+    heatmaps: Any  # (B, K, h, w) numpy or GPU array (B = 2N with the flip test); None if N = 0
+    inverse: np.ndarray  # (N, 2, 3) crop-input -> frame maps
+    counts: list[int]  # boxes per frame
+
+
+def _persons(boxes: np.ndarray, keypoints: np.ndarray) -> list[Person]:
+    return [
+        Person(box=tuple(float(v) for v in b[:4]), score=float(b[4]), keypoints=k)
+        for b, k in zip(boxes, keypoints)
+    ]
+
+
+def _boxes_of(persons: list[Person]) -> np.ndarray:
+    if not persons:
+        return np.zeros((0, 5), np.float64)
+    return np.array([(*p.box, p.score) for p in persons], np.float64)
+
+
+def _with_mirrored(crops: Any) -> Any:
+    """(N, 3, H, W) -> (2N, 3, H, W): the crops, then the crops mirrored left-right."""
+    if isinstance(crops, np.ndarray):
+        return np.ascontiguousarray(np.concatenate([crops, crops[..., ::-1]]))
+    from rtpose.pipeline.gpu import concat_mirrored
+
+    return concat_mirrored(crops)
+
+
+def _concatenate(parts: list[Any]) -> Any:
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    from rtpose.pipeline.gpu import concatenate
+
+    return concatenate(parts)

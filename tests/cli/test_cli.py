@@ -32,7 +32,13 @@ def test_run_writes_video_jsonl_and_summary(sample_video, tmp_path, capsys):
     assert [line["frame"] for line in lines] == [0, 1, 2, 3]
     person = lines[0]["persons"][0]
     assert len(person["box"]) == 4 and len(person["keypoints"]) == 17
-    assert set(lines[0]["timings_ms"]) == {"decode", "preprocess", "model", "postprocess"}
+    assert set(lines[0]["timings_ms"]) == {
+        "decode",
+        "preprocess",
+        "model",
+        "postprocess",
+        "latency",
+    }
     import cv2
 
     cap = cv2.VideoCapture(str(out))
@@ -117,5 +123,12 @@ def test_run_with_a_top_down_model(sample_video, tmp_path, capsys):
     assert code == 0
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert len(lines) == 2 and len(lines[0]["persons"][0]["keypoints"]) == 17
-    assert set(lines[0]["timings_ms"]) == {"decode", "detect", "crop", "pose", "postprocess"}
+    assert set(lines[0]["timings_ms"]) == {
+        "decode",
+        "detect",
+        "crop",
+        "pose",
+        "postprocess",
+        "latency",
+    }
     assert "model rsn18 on onnxruntime" in capsys.readouterr().out

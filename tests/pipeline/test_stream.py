@@ -22,7 +22,7 @@ def test_stream_yields_frames_in_order_with_people(sample_video):
         frames = list(stream)
     assert [f.index for f in frames] == list(range(6))
     assert all(b.pts > a.pts for a, b in itertools.pairwise(frames))
-    assert set(frames[0].timings) == {"decode", "preprocess", "model", "postprocess"}
+    assert set(frames[0].timings) == {"decode", "preprocess", "model", "postprocess", "latency"}
     for f in frames:
         assert f.image.shape == (994, 1768, 3)
         assert len(f.persons) >= 1

@@ -62,7 +62,7 @@ def test_stream_with_a_top_down_model(rsn18_weights, sample_video, default_weigh
         frames = list(stream)
     assert len(frames) == 2
     for f in frames:
-        assert set(f.timings) == {"decode", "detect", "crop", "pose", "postprocess"}
+        assert set(f.timings) == {"decode", "detect", "crop", "pose", "postprocess", "latency"}
         assert len(f.persons) >= 1
         assert all(p.keypoints.shape == (17, 3) for p in f.persons)
         line = f.to_dict()
