@@ -85,7 +85,8 @@ def test_sample_reads_all_frames_in_order(sample_video):
 def test_written_clip_round_trips_in_order(tmp_path, ext):
     path = tmp_path / f"clip{ext}"
     written = _write_clip(path, n=10, fps=10.0)
-    with open_source(path, device="cpu") as src:
+    # decoder="opencv": with DALI installed, device="cpu" alone decodes MJPEG with DALI.
+    with open_source(path, device="cpu", decoder="opencv") as src:
         assert isinstance(src, OpenCVSource)
         assert src.size == (64, 48) and src.fps == pytest.approx(10.0)
         assert src.frame_count == 10
