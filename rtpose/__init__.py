@@ -3,7 +3,8 @@
 Public API (imported lazily, so ``import rtpose`` loads no inference runtime)::
 
     rtpose.VideoPoseStream, rtpose.PoseEstimator, rtpose.PoseFrame, rtpose.Person,
-    rtpose.list_models, rtpose.fetch, rtpose.build_engine
+    rtpose.list_models, rtpose.fetch, rtpose.build_engine, rtpose.open_source,
+    rtpose.TrackerConfig, rtpose.SmoothingConfig, rtpose.StreamStats
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ _LAZY = {
     "list_models": "rtpose.models.zoo",
     "fetch": "rtpose.assets",
     "build_engine": "rtpose.engine.build",
+    "open_source": "rtpose.video",
+    "TrackerConfig": "rtpose.pipeline.tracker",
+    "SmoothingConfig": "rtpose.pipeline.smoothing",
+    "StreamStats": "rtpose.pipeline.runner",
 }
 
 __all__ = [
@@ -42,12 +47,16 @@ __all__ = [
     "PoseEstimator",
     "PoseFrame",
     "RtposeError",
+    "SmoothingConfig",
+    "StreamStats",
+    "TrackerConfig",
     "UnknownModelError",
     "VideoPoseStream",
     "__version__",
     "build_engine",
     "fetch",
     "list_models",
+    "open_source",
 ]
 
 if TYPE_CHECKING:
@@ -55,7 +64,11 @@ if TYPE_CHECKING:
     from rtpose.engine.build import build_engine
     from rtpose.models.zoo import list_models
     from rtpose.pipeline.results import Person, PoseFrame
+    from rtpose.pipeline.runner import StreamStats
+    from rtpose.pipeline.smoothing import SmoothingConfig
     from rtpose.pipeline.stream import PoseEstimator, VideoPoseStream
+    from rtpose.pipeline.tracker import TrackerConfig
+    from rtpose.video import open_source
 
 
 def __getattr__(name: str) -> Any:

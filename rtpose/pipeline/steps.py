@@ -210,6 +210,12 @@ class TopDownSteps:
         t0 = time.perf_counter()
         persons = self.pose.pose_decode(step.raw, step.boxes, stream)
         step.raw = None
+        # Between detections the crop box came from the tracker's own prediction: report (and
+        # track) the box of the new keypoints instead, so the motion model sees measurements.
+        persons = [
+            p if detected else _keypoint_boxes(p)
+            for p, detected in zip(persons, step.detect, strict=True)
+        ]
         t1 = step.add_time("postprocess", t0)
         step.persons = [
             self.followers.follow(src, f, p)
@@ -231,3 +237,26 @@ def _images(step: Step, wanted: bool) -> list[np.ndarray | None]:
     if not wanted:
         return [None] * len(step.frames)
     return [f.to_host_bgr() for f in step.frames]
+
+
+KEYPOINT_BOX_MARGIN = 0.1  # per side, so keypoint boxes are about the size of detector boxes
+
+
+def _keypoint_boxes(persons: list[Person]) -> list[Person]:
+    """Persons with ``box`` = the box of their confident keypoints, grown by 10% per side."""
+    from dataclasses import replace
+
+    from rtpose.pipeline.tracker import boxes_from_keypoints
+
+    if not persons:
+        return persons
+    boxes = boxes_from_keypoints(np.stack([p.keypoints for p in persons]))
+    out = []
+    for p, b in zip(persons, boxes):
+        if not np.isfinite(b).all():
+            out.append(p)
+            continue
+        mx, my = (b[2] - b[0]) * KEYPOINT_BOX_MARGIN, (b[3] - b[1]) * KEYPOINT_BOX_MARGIN
+        box = (float(b[0] - mx), float(b[1] - my), float(b[2] + mx), float(b[3] + my))
+        out.append(replace(p, box=box))
+    return out
