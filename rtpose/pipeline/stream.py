@@ -328,6 +328,11 @@ def _decode_device(device: str, backend: str) -> str:
         return "cpu"  # PoseEstimator reports the backend problem
     if name == "tensorrt":
         return "auto"
+    if name == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return "auto"  # the torch backend runs on the GPU: decode there too
     return "cpu"
 
 

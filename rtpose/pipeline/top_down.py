@@ -172,12 +172,20 @@ class TopDownPose:
         limit = getattr(self.backend, "batch_range", None)  # an engine's largest batch
         if limit is not None:
             step = min(step, int(limit[1]))
-        parts = [
-            self.backend.run({self._input: crops[i : i + step]})[self._output]
-            for i in range(0, len(crops), step)
-        ]
-        heatmaps = _concatenate(parts) if len(parts) > 1 else parts[0]
-        self._check_heatmaps(heatmaps, len(crops))
+        total = int(crops.shape[0])
+        if total <= step:  # one call; no slicing (GPU DeviceArrays do not slice)
+            heatmaps = self.backend.run({self._input: crops})[self._output]
+        else:
+            if not isinstance(crops, np.ndarray):
+                from rtpose.pipeline.gpu import as_cupy
+
+                crops = as_cupy(crops)
+            parts = [
+                self.backend.run({self._input: crops[i : i + step]})[self._output]
+                for i in range(0, total, step)
+            ]
+            heatmaps = _concatenate(parts)
+        self._check_heatmaps(heatmaps, total)
         return heatmaps
 
     def decode(self, heatmaps: Any, inverse: np.ndarray, *, stream: Any = None) -> Any:
