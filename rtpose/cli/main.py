@@ -67,6 +67,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--flip-test", action=argparse.BooleanOptionalAction, default=None,
         help="top-down models: also pose mirrored crops and average (default: as published)",
     )  # fmt: skip
+    run.add_argument("--track", action="store_true", help="assign track IDs to people")
+    run.add_argument(
+        "--smooth", action="store_true", help="One-Euro smoothing of each track (implies --track)"
+    )
+    run.add_argument(
+        "--detect-every", type=int, default=1, metavar="N",
+        help="top-down models with tracking: run the detector every N frames (default: 1)",
+    )  # fmt: skip
+    run.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "gpu"),
+        help="where to decode the video (default: %(default)s = the GPU when the network runs "
+        "there)",
+    )  # fmt: skip
+    run.add_argument(
+        "--precision", choices=("fp16", "fp32", "int8"),
+        help="--backend tensorrt: engine precision (default: fp16)",
+    )  # fmt: skip
     run.add_argument(
         "--backend", default="auto", metavar="B",
         help=f"inference backend (default: %(default)s; one of: {', '.join(BACKENDS)})",
@@ -131,7 +148,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     stream = VideoPoseStream(
         args.video, model=args.model, backend=args.backend, weights=args.weights,
         conf=args.conf, max_frames=args.max_frames, threads=args.threads,
-        return_images=args.out is not None, **top_down_options(args),
+        return_images=args.out is not None, device=args.device, precision=args.precision,
+        track=args.track or args.smooth or args.detect_every > 1, smooth=args.smooth,
+        detect_every=args.detect_every, **top_down_options(args),
     )  # fmt: skip
     timings: dict[str, list[float]] = {}
     persons = 0

@@ -132,3 +132,22 @@ def test_run_with_a_top_down_model(sample_video, tmp_path, capsys):
         "latency",
     }
     assert "model rsn18 on onnxruntime" in capsys.readouterr().out
+
+
+def test_run_with_tracking_writes_track_ids(sample_video, tmp_path, capsys):
+    jsonl = tmp_path / "p.jsonl"
+    code = main(["run", str(sample_video), "--jsonl", str(jsonl), "--max-frames", "3",
+                 "--smooth", "--no-progress"])  # fmt: skip
+    assert code == 0
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    ids = [[p["track_id"] for p in line["persons"]] for line in lines]
+    assert ids[0] and all(isinstance(i, int) for frame in ids for i in frame)
+    assert ids[0] == ids[1] == ids[2]  # the same people, the same IDs
+    assert "track" in lines[0]["timings_ms"]
+    assert "track" in capsys.readouterr().out
+
+
+def test_run_refuses_detect_every_for_one_stage_models(sample_video, capsys):
+    code = main(["run", str(sample_video), "--detect-every", "3", "--no-progress"])
+    assert code == 1
+    assert "only applies to top-down models" in capsys.readouterr().err
