@@ -55,7 +55,8 @@ def open_source(
 
     - Cameras and stream URLs: OpenCV on the CPU. ``device="gpu"`` is refused: GPU decoding of
       live sources would need PyNvVideoCodec, which rtpose does not support yet.
-    - Files with ``live=True`` (real-time playback): OpenCV, as DALISource has no live mode.
+    - Files with ``live=True`` (real-time playback, paced by the frames' timestamps): OpenCV,
+      as DALISource has no live mode.
     - Files, ``device="gpu"``: DALI with NVDEC. Needs DALI, PyAV and cupy, and a GPU.
     - Files, ``device="cpu"``: DALI's CPU decoder when DALI and PyAV are installed and the codec
       is VP8, VP9 or MJPEG; OpenCV otherwise.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
 import math
@@ -49,9 +50,10 @@ class OpenCVSource:
             for frame in src:          # Frame(index, pts, image (H, W, 3) uint8 BGR)
                 ...
 
-    Live sources currently read frames in order, like files: if processing is slower than the
-    camera, the frames returned come from the driver's buffer and lag behind real time.
-    Latest-frame semantics (dropping stale frames) come with the pipelined stream.
+    A file opened with ``live=True`` is played in real time: frame ``i`` is released ``pts_i``
+    seconds after the first (as a camera would deliver it) and stamped with that arrival time.
+    Dropping stale frames (latest-frame semantics) is the consumer's job:
+    :class:`rtpose.VideoPoseStream` does it for every live source.
 
     Timestamps: for files, ``pts`` is ``CAP_PROP_POS_MSEC / 1000`` when OpenCV reports a positive
     position, else ``index / fps``. For live sources, ``CAP_PROP_POS_MSEC`` (often a driver
@@ -95,6 +97,9 @@ class OpenCVSource:
                 kind == "url" and str(target).split("://", 1)[0].lower() in _LIVE_SCHEMES
             )
         self._live = bool(live)
+        # a file opened live is played in real time: frame i is released at its pts
+        self._pace = self._live and kind == "file"
+        self._play_start: float | None = None
 
         cap = cv2.VideoCapture(target)
         if not cap.isOpened():
@@ -193,6 +198,19 @@ class OpenCVSource:
         return self
 
     def __next__(self) -> Frame:
+        frame = self._next_frame()
+        if not self._pace:
+            return frame
+        # real-time playback: wait for the frame's time, and stamp its arrival then
+        now = time.perf_counter()
+        if self._play_start is None:
+            self._play_start = now - frame.pts
+        delay = self._play_start + frame.pts - now
+        if delay > 0:
+            time.sleep(delay)
+        return dataclasses.replace(frame, arrival=time.perf_counter())
+
+    def _next_frame(self) -> Frame:
         if self._pending is not None:
             frame, self._pending = self._pending, None
             return frame

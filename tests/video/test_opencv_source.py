@@ -389,3 +389,20 @@ def test_gif_is_left_to_ffmpeg(tmp_path):
         pytest.skip("this OpenCV build cannot write GIF")
     with OpenCVSource(path) as src:
         assert [f.size for f in src] == [(64, 48)]
+
+
+def test_a_file_opened_live_is_played_in_real_time(tmp_path):
+    import time
+
+    path = tmp_path / "clip.avi"
+    _write_clip(path, n=6, fps=20.0)  # 0.25 s of video
+    with OpenCVSource(path, live=True) as src:
+        assert src.is_live and src.frame_count is None
+        start = time.perf_counter()
+        frames = list(src)
+        elapsed = time.perf_counter() - start
+    assert [f.index for f in frames] == list(range(6))
+    # released at their timestamps: the last one 5/20 s after the first
+    assert elapsed >= 0.24
+    arrivals = np.array([f.arrival for f in frames]) - frames[0].arrival
+    np.testing.assert_allclose(arrivals, [f.pts - frames[0].pts for f in frames], atol=0.03)
