@@ -119,7 +119,9 @@ class OneStagePose:
         for hw, members in groups.items():
             t0 = time.perf_counter()
             lb = self.letterbox(hw)
-            batch = _warp_letterbox([frames[i] for i in members], lb, stream)
+            group = [frames[i] for i in members]
+            buffer = None if group[0].on_gpu else self._input_buffer((len(group), 3, *lb.out_hw))
+            batch = _warp_letterbox(group, lb, stream, buffer)
             t1 = time.perf_counter()
             preds = self.infer(batch)  # (B, C, A)
             t2 = time.perf_counter()
@@ -149,6 +151,15 @@ class OneStagePose:
             Person(box=tuple(float(v) for v in b), score=float(s), keypoints=k.astype(np.float32))
             for b, s, k in zip(boxes, det.scores, kpts)
         ]
+
+    def _input_buffer(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The preallocated host input batch of this shape (reused: the network has read it
+        before the next call, which comes from the same stage thread)."""
+        buffers = self.__dict__.setdefault("_input_buffers", {})
+        buf = buffers.get(shape)
+        if buf is None:
+            buf = buffers[shape] = np.empty(shape, np.float32)
+        return buf
 
     def persons(self, raw: RawDetections) -> list[Person]:
         """Persons of one frame from :meth:`forward`'s output (host post-processing)."""
@@ -192,7 +203,7 @@ class RawDetections:
         return score_candidates(self.preds, self.row, conf, num_keypoints=k)
 
 
-def _warp_letterbox(frames: Sequence[Frame], lb: Letterbox, stream: Any) -> Any:
+def _warp_letterbox(frames: Sequence[Frame], lb: Letterbox, stream: Any, out: Any = None) -> Any:
     """(B, 3, h, w) float32 RGB in [0, 1] letterboxed frames; one kernel call for all."""
     order = frames[0].channel_order
     if any(f.channel_order != order for f in frames):
@@ -207,7 +218,7 @@ def _warp_letterbox(frames: Sequence[Frame], lb: Letterbox, stream: Any) -> Any:
         frame_index=np.arange(len(images)) if len(images) > 1 else None,
         mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0),
         channel_order=warp_channel_order("rgb", order), border_value=PAD_VALUE,
-        stream=stream if on_gpu else None,
+        stream=stream if on_gpu else None, out=out,
     )  # fmt: skip
 
 
