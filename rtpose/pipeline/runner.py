@@ -126,6 +126,38 @@ def _read(source: FrameSource) -> Iterator[tuple[Frame, float]]:
         yield frame, (time.perf_counter() - t0) * 1e3
 
 
+class _Stepper:
+    """Builds the steps: one frame of every source still active, in source order."""
+
+    def __init__(self, n: int) -> None:
+        self.active = list(range(n))
+        self.counts = [0] * n
+        self.seq = 0
+
+    def next(self, take: Any) -> Step | _Failure | None:
+        """The next step from ``take(source) -> (frame, ms) | _End | _Failure``; None at the end
+        of every source."""
+        while self.active:
+            frames, sources, timings, counts = [], [], [], []
+            for src in list(self.active):
+                item = take(src)
+                if isinstance(item, _Failure):
+                    return item
+                if isinstance(item, _End):
+                    self.active.remove(src)
+                    continue
+                frame, ms = item
+                frames.append(frame)
+                sources.append(src)
+                timings.append({"decode": ms})
+                counts.append(self.counts[src])
+                self.counts[src] += 1
+            if frames:
+                self.seq += 1
+                return Step(self.seq - 1, frames, sources, counts, timings)
+        return None
+
+
 class Runner:
     """Drives ``steps`` (OneStageSteps / TopDownSteps) over ``sources``.
 
@@ -195,26 +227,20 @@ class Runner:
 
     def _synchronous(self) -> Iterator[PoseFrame]:
         readers = [_read(s) for s in self.sources]
-        counts = [0] * len(readers)
-        active = list(range(len(readers)))
-        seq = 0
-        while active and not self.stop.is_set():
-            frames, sources, timings, step_counts = [], [], [], []
-            for src in list(active):
-                item = next(readers[src], None)
-                if item is None or (self.max_frames is not None and counts[src] >= self.max_frames):
-                    active.remove(src)
-                    continue
-                frame, ms = item
-                frames.append(frame)
-                sources.append(src)
-                timings.append({"decode": ms})
-                step_counts.append(counts[src])
-                counts[src] += 1
-            if not frames:
-                break
-            step = Step(seq, frames, sources, step_counts, timings)
-            seq += 1
+        taken = [0] * len(readers)
+
+        def take(src: int) -> Any:
+            item = next(readers[src], None)
+            if item is None or (self.max_frames is not None and taken[src] >= self.max_frames):
+                return _End()
+            taken[src] += 1
+            return item
+
+        stepper = _Stepper(len(readers))
+        while not self.stop.is_set():
+            step = stepper.next(take)
+            if step is None:
+                return
             for stage in self.steps.names:
                 self.steps.run(stage, step, self.steps.stream_of(stage))
             yield from step.results()
@@ -266,29 +292,15 @@ class Runner:
                 box.put(_Failure(exc), self.stop)
 
     def _gather(self, out: _Queue) -> None:
-        active = list(range(len(self.sources)))
-        counts = [0] * len(self.sources)
-        seq = 0
+        stepper = _Stepper(len(self.sources))
         try:
-            while active and not self.stop.is_set():
-                frames, sources, timings, step_counts = [], [], [], []
-                for src in list(active):
-                    item = self._inboxes[src].get(self.stop)
-                    if isinstance(item, _Failure):
-                        out.put(item, self.stop)
-                        return
-                    if isinstance(item, _End):
-                        active.remove(src)
-                        continue
-                    frame, ms = item
-                    frames.append(frame)
-                    sources.append(src)
-                    timings.append({"decode": ms})
-                    step_counts.append(counts[src])
-                    counts[src] += 1
-                if frames:
-                    out.put(Step(seq, frames, sources, step_counts, timings), self.stop)
-                    seq += 1
+            while not self.stop.is_set():
+                step = stepper.next(lambda src: self._inboxes[src].get(self.stop))
+                if step is None:
+                    break
+                out.put(step, self.stop)
+                if isinstance(step, _Failure):
+                    return
             out.put(_End(), self.stop)
         except BaseException as exc:
             out.put(_Failure(exc), self.stop)

@@ -134,14 +134,7 @@ class OneStageSteps:
         t0 = time.perf_counter()
         persons = [self.pose.persons(raw) for raw in step.raw]
         step.raw = None
-        t1 = step.add_time("postprocess", t0)
-        step.persons = [
-            self.followers.follow(src, f, p)
-            for src, f, p in zip(step.sources, step.frames, persons, strict=True)
-        ]
-        if self.followers.tracking:
-            step.add_time("track", t1)
-        step.images = _images(step, self.return_images)
+        _finish(step, persons, self.followers, step.add_time("postprocess", t0), self.return_images)
 
     def run(self, stage: str, step: Step, stream: Any) -> None:
         {"detect": self.detect, "post": self.post}[stage](step, stream)
@@ -216,14 +209,7 @@ class TopDownSteps:
             p if detected else _keypoint_boxes(p)
             for p, detected in zip(persons, step.detect, strict=True)
         ]
-        t1 = step.add_time("postprocess", t0)
-        step.persons = [
-            self.followers.follow(src, f, p)
-            for src, f, p in zip(step.sources, step.frames, persons, strict=True)
-        ]
-        if self.followers.tracking:
-            step.add_time("track", t1)
-        step.images = _images(step, self.return_images)
+        _finish(step, persons, self.followers, step.add_time("postprocess", t0), self.return_images)
 
     def run(self, stage: str, step: Step, stream: Any) -> None:
         {"detect": self.detect, "pose": self.pose_stage, "post": self.post}[stage](step, stream)
@@ -231,6 +217,19 @@ class TopDownSteps:
 
 class _Stopped(Exception):
     """The stream was closed while a stage waited."""
+
+
+def _finish(
+    step: Step, persons: list[list[Person]], followers: Followers, t0: float, images: bool
+) -> None:
+    """Tracking and smoothing per source, then the host images if the caller wants them."""
+    step.persons = [
+        followers.follow(src, f, p)
+        for src, f, p in zip(step.sources, step.frames, persons, strict=True)
+    ]
+    if followers.tracking:
+        step.add_time("track", t0)
+    step.images = _images(step, images)
 
 
 def _images(step: Step, wanted: bool) -> list[np.ndarray | None]:
