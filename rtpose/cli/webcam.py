@@ -13,12 +13,17 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rtpose.errors import RtposeError
+
+if TYPE_CHECKING:
+    from rtpose.video import Frame
 
 PROG = "rtpose-webcam"
 WINDOW = "rtpose-webcam"
@@ -151,10 +156,64 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+class RealTimePlayback:
+    """A video file delivered like a camera: frame ``i`` is released ``pts_i`` seconds after the
+    first one (and stamped with that arrival time), whether or not the consumer keeps up.
+
+    ``OpenCVSource(path, live=True)`` marks a file live but reads it as fast as it decodes, which
+    would play a 8 s clip in 2 s and make the "live" statistics meaningless.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from rtpose.video import OpenCVSource
+
+        self._inner = OpenCVSource(path, live=False)
+
+    @property
+    def fps(self) -> float | None:
+        return self._inner.fps
+
+    @property
+    def frame_count(self) -> int | None:
+        return None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._inner.size
+
+    @property
+    def is_live(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def __enter__(self) -> RealTimePlayback:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Frame]:
+        from rtpose.video import Frame
+
+        origin = None
+        for frame in self._inner:
+            if origin is None:
+                origin = time.perf_counter() - frame.pts
+            delay = origin + frame.pts - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            # a new Frame: its arrival (the start of the reported latency) is the release time
+            yield Frame(frame.index, frame.pts, frame.image, frame.channel_order)
+
+
 def run(args: argparse.Namespace) -> int:
     from rtpose.pipeline.stream import VideoPoseStream
 
-    source: str | int = str(args.source) if args.source is not None else (args.device or 0)
+    source: RealTimePlayback | int = (
+        RealTimePlayback(args.source) if args.source is not None else (args.device or 0)
+    )
     track = not args.no_track
     stream = VideoPoseStream(
         source, model=args.model, backend=args.backend, weights=args.weights, live=True,
