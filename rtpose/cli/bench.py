@@ -212,18 +212,26 @@ def run_bench(config: BenchConfig, *, progress: bool = True) -> dict[str, Any]:
     info = get_model_info(config.model)
     weights = _resolve_weights(info, config.weights)
     pairs = [(p, s) for p in config.people for s in config.streams]
+    load_before = _load_average()
     results = []
     for people, streams in tqdm(pairs, desc="rtpose bench", unit="config", disable=not progress):
         results.append(measure(config, people, streams, weights=weights, top_down=info.top_down))
     return {
         "benchmark": "rtpose bench",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        # other processes on the machine slow a CPU run: say how busy it was
+        "machine": {**machine_info(), "load_average_1m": [load_before, _load_average()]},
         "versions": versions(),
         "config": {
             **asdict(config),
             "weights": _weights_label(config.weights, weights),
             "top_down": info.top_down,
+            # the zoo's settings, which bench keeps: flip test doubles the pose batch
+            **(
+                {"flip_test": info.flip_test, "input_size": list(info.input_size)}
+                if info.top_down
+                else {}
+            ),
             "scene": f"crowd_frames: person crops from demo.mp4 tiled on grey, seed {config.seed}",
         },
         "random_weights": config.weights == RANDOM,
@@ -361,8 +369,15 @@ def random_weights(model: str, *, seed: int = 0) -> Path:
 
 def _weights_label(requested: str | None, resolved: str | None) -> str:
     if requested == RANDOM:
-        return f"random (random-init, seed 0, timing only): {resolved}"
+        return f"random (random-init, seed 0, timing only): {Path(resolved or '').name}"
     return requested if requested is not None else "default (fetched)"
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not on every platform
+        return None
 
 
 def cpu_name() -> str:
@@ -429,7 +444,8 @@ def format_table(report: dict[str, Any]) -> str:
         + f", {cfg['frames']} frames/stream after {cfg['warmup']} warm-up"
         + (", live" if cfg["live"] else ", offline"),
         f"  machine: {report['machine']['cpu']} x{report['machine']['cores']}, "
-        f"GPU {report['machine']['gpu'] or 'none'}",
+        f"GPU {report['machine']['gpu'] or 'none'}, load average (1 min) before/after "
+        f"{report['machine']['load_average_1m']}",
     ]
     if report.get("note"):
         lines.append(f"  {report['note']}")

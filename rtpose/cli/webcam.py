@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -162,12 +163,19 @@ class RealTimePlayback:
 
     ``OpenCVSource(path, live=True)`` marks a file live but reads it as fast as it decodes, which
     would play a 8 s clip in 2 s and make the "live" statistics meaningless.
+
+    :meth:`close` may come from another thread while the reading thread is inside OpenCV's
+    ``read()``; releasing the decoder then aborts the process in libavcodec ("Assertion
+    fctx->async_lock failed"), so the reading thread releases it after its current read.
     """
 
     def __init__(self, path: Path) -> None:
         from rtpose.video import OpenCVSource
 
         self._inner = OpenCVSource(path, live=False)
+        self._lock = threading.Lock()
+        self._reading = False
+        self._closed = False
 
     @property
     def fps(self) -> float | None:
@@ -186,6 +194,10 @@ class RealTimePlayback:
         return True
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._reading:
+                return  # the reading thread releases the decoder (see the class docstring)
         self._inner.close()
 
     def __enter__(self) -> RealTimePlayback:
@@ -195,17 +207,31 @@ class RealTimePlayback:
         self.close()
 
     def __iter__(self) -> Iterator[Frame]:
+        return self._frames()
+
+    def _frames(self) -> Iterator[Frame]:
         from rtpose.video import Frame
 
-        origin = None
-        for frame in self._inner:
-            if origin is None:
-                origin = time.perf_counter() - frame.pts
-            delay = origin + frame.pts - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            # a new Frame: its arrival (the start of the reported latency) is the release time
-            yield Frame(frame.index, frame.pts, frame.image, frame.channel_order)
+        with self._lock:
+            if self._closed:
+                return
+            self._reading = True
+        try:
+            origin = None
+            for frame in self._inner:
+                if origin is None:
+                    origin = time.perf_counter() - frame.pts
+                delay = origin + frame.pts - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                if self._closed:
+                    return
+                # a new Frame: its arrival (the start of the reported latency) is the release time
+                yield Frame(frame.index, frame.pts, frame.image, frame.channel_order)
+        finally:
+            with self._lock:
+                self._reading = False
+            self._inner.close()
 
 
 def run(args: argparse.Namespace) -> int:
