@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rtpose.cli.bench import add_bench_parser, cmd_bench
 from rtpose.errors import RtposeError
 
 log = logging.getLogger("rtpose.cli")
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_bench_parser(sub)
     return parser
 
 
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "fetch":
             return cmd_fetch(args)
+        if args.command == "bench":
+            return cmd_bench(args)
         return cmd_run(args)
     except EXPECTED_ERRORS as exc:
         print(f"rtpose: error: {exc}", file=sys.stderr)
