@@ -12,9 +12,7 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +22,7 @@ import numpy as np
 from rtpose.errors import RtposeError
 
 if TYPE_CHECKING:
-    from rtpose.video import Frame
+    pass
 
 PROG = "rtpose-webcam"
 WINDOW = "rtpose-webcam"
@@ -157,89 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-class RealTimePlayback:
-    """A video file delivered like a camera: frame ``i`` is released ``pts_i`` seconds after the
-    first one (and stamped with that arrival time), whether or not the consumer keeps up.
-
-    ``OpenCVSource(path, live=True)`` marks a file live but reads it as fast as it decodes, which
-    would play a 8 s clip in 2 s and make the "live" statistics meaningless.
-
-    :meth:`close` may come from another thread while the reading thread is inside OpenCV's
-    ``read()``; releasing the decoder then aborts the process in libavcodec ("Assertion
-    fctx->async_lock failed"), so the reading thread releases it after its current read.
-    """
-
-    def __init__(self, path: Path) -> None:
-        from rtpose.video import OpenCVSource
-
-        self._inner = OpenCVSource(path, live=False)
-        self._lock = threading.Lock()
-        self._reading = False
-        self._closed = False
-
-    @property
-    def fps(self) -> float | None:
-        return self._inner.fps
-
-    @property
-    def frame_count(self) -> int | None:
-        return None
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self._inner.size
-
-    @property
-    def is_live(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._reading:
-                return  # the reading thread releases the decoder (see the class docstring)
-        self._inner.close()
-
-    def __enter__(self) -> RealTimePlayback:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __iter__(self) -> Iterator[Frame]:
-        return self._frames()
-
-    def _frames(self) -> Iterator[Frame]:
-        from rtpose.video import Frame
-
-        with self._lock:
-            if self._closed:
-                return
-            self._reading = True
-        try:
-            origin = None
-            for frame in self._inner:
-                if origin is None:
-                    origin = time.perf_counter() - frame.pts
-                delay = origin + frame.pts - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                if self._closed:
-                    return
-                # a new Frame: its arrival (the start of the reported latency) is the release time
-                yield Frame(frame.index, frame.pts, frame.image, frame.channel_order)
-        finally:
-            with self._lock:
-                self._reading = False
-            self._inner.close()
-
-
 def run(args: argparse.Namespace) -> int:
     from rtpose.pipeline.stream import VideoPoseStream
 
-    source: RealTimePlayback | int = (
-        RealTimePlayback(args.source) if args.source is not None else (args.device or 0)
-    )
+    # a file is played in real time (OpenCVSource paces live files by their timestamps)
+    source = str(args.source) if args.source is not None else (args.device or 0)
     track = not args.no_track
     stream = VideoPoseStream(
         source, model=args.model, backend=args.backend, weights=args.weights, live=True,

@@ -210,18 +210,23 @@ class Runner:
             yield frame
 
     def close(self) -> None:
-        """Stop every thread and wait for them (sources are closed by the readers)."""
+        """Stop every thread, wait for them, then close the sources.
+
+        The sources are closed only after their reader threads have finished their current
+        read: releasing an OpenCV/FFmpeg decoder from another thread in the middle of a read
+        aborts the process in libavcodec.
+        """
         self.stop.set()
-        for source in self.sources:
-            try:
-                source.close()
-            except Exception:  # closing must not hide the error that made us close
-                log.debug("closing a source failed", exc_info=True)
         for thread in self._threads:
             thread.join(timeout=10)
             if thread.is_alive():
                 log.warning("pipeline thread %s did not stop within 10 s", thread.name)
         self._threads.clear()
+        for source in self.sources:
+            try:
+                source.close()
+            except Exception:  # closing must not hide the error that made us close
+                log.debug("closing a source failed", exc_info=True)
 
     # --- synchronous -----------------------------------------------------------------------------
 

@@ -6,11 +6,9 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from rtpose.cli.webcam import main
@@ -112,40 +110,3 @@ def test_missing_file_one_line_exit_1(tmp_path, capsys):
 def test_entry_point_is_declared():
     text = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert 'rtpose-webcam = "rtpose.cli.webcam:main"' in text
-
-
-def test_file_played_in_real_time_stamped_on_release(sample_video):
-    from rtpose.cli.webcam import RealTimePlayback
-
-    with RealTimePlayback(sample_video) as source:
-        assert source.is_live and source.frame_count is None
-        frames = []
-        for frame in source:
-            frames.append(frame)
-            if len(frames) == 7:
-                break
-    arrivals = np.array([f.arrival for f in frames])
-    pts = np.array([f.pts for f in frames])
-    # released at the file's pace (30 fps), not at decode speed; 15 ms of scheduling slack
-    assert np.all(arrivals - arrivals[0] >= pts - pts[0] - 0.015)
-    assert arrivals[-1] - arrivals[0] >= 6 / 30 - 0.015
-
-
-def test_close_from_another_thread_lets_the_reader_release_the_decoder(sample_video):
-    from rtpose.cli.webcam import RealTimePlayback
-
-    source = RealTimePlayback(sample_video)
-    got = []
-
-    def read():
-        for frame in source:
-            got.append(frame.index)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    time.sleep(0.2)
-    source.close()  # while the reader is decoding or waiting: it stops after that frame
-    reader.join(timeout=5)
-    assert not reader.is_alive()
-    assert 2 <= len(got) < 30
-    assert source._inner._cap is None  # the decoder was released (by the reader thread)

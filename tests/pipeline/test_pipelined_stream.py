@@ -302,3 +302,14 @@ def test_top_down_detects_every_n_frames_and_tracks_in_between(
             sorted(f1.persons, key=lambda p: p.box[0]), sorted(f4.persons, key=lambda p: p.box[0])
         ):
             assert np.abs(p.keypoints[:, :2] - q.keypoints[:, :2]).mean() < 25.0
+
+
+def test_closing_a_live_file_mid_stream_stops_cleanly(sample_video, default_weights):
+    # the reader thread is inside OpenCV's read() or its pacing sleep when the stream closes:
+    # the decoder must be released only after that read (else libavcodec aborts the process)
+    with rtpose.VideoPoseStream(sample_video, live=True) as stream:
+        frames = iter(stream)
+        first = next(frames)
+        assert first.index == 0 and stream.is_live
+    assert not _pipeline_threads()
+    assert all(s._cap is None for s in stream.sources)  # OpenCV released the decoder
