@@ -45,8 +45,8 @@ def versions() -> dict[str, str]:
 def bench_model(name: str, batches: list[int], repeat: int, warmup: int, threads: int | None):
     import torch
 
-    from rtpose.engine.onnxruntime import OnnxRuntimeBackend
-    from rtpose.export.onnx import export_onnx
+    from rtpose.backends.onnxruntime import OnnxRuntimeBackend
+    from rtpose.deploy.onnx import export_onnx
     from rtpose.models import create_model, get_model_info
     from rtpose.models.base import count_complexity
 

@@ -54,9 +54,9 @@ def versions(mode: str) -> dict[str, str]:
     found = {"rtpose": rtpose.__version__, "python": platform.python_version()}
     modules = ["cupy", "torch"]
     if mode == "tensorrt":
-        from rtpose.engine.tensorrt_compat import load_runtime_flavour
+        from rtpose.backends.tensorrt.flavour import detect_flavour
 
-        flavour = load_runtime_flavour()
+        flavour = detect_flavour()
         found[flavour.name] = flavour.version
     for name in modules:
         with contextlib.suppress(ImportError):
@@ -92,7 +92,7 @@ def time_with_events(cupy, stream, launch, *, warmup: int, repeat: int) -> list[
 def bench_engine(spec: str, args: argparse.Namespace) -> list[dict]:
     import cupy
 
-    from rtpose.engine.tensorrt import TensorRTBackend
+    from rtpose.backends.tensorrt.runtime import TensorRTBackend
 
     label, _, path = spec.partition("=")
     model, _, precision = label.partition(":")
@@ -105,7 +105,7 @@ def bench_engine(spec: str, args: argparse.Namespace) -> list[dict]:
             (name, info), = backend.inputs.items()  # fmt: skip
             for batch in args.batches:
                 shape = (batch, *INPUTS[model])
-                per = int(np.prod(shape)) * info.dtype.itemsize
+                per = int(np.prod(shape)) * np.dtype(info.dtype).itemsize
                 count = max(2, -(-_L2_ROTATE_BYTES // per))
                 with stream:
                     rng = cupy.random.default_rng(0)

@@ -17,6 +17,8 @@ from rtpose.errors import (
     CheckpointError,
     DecodeError,
     EngineBuildError,
+    InferenceError,
+    KernelError,
     RtposeError,
     UnknownModelError,
 )
@@ -26,14 +28,14 @@ __version__ = "0.1.0"
 _LAZY = {
     "VideoPoseStream": "rtpose.pipeline.stream",
     "PoseEstimator": "rtpose.pipeline.stream",
-    "PoseFrame": "rtpose.pipeline.results",
-    "Person": "rtpose.pipeline.results",
+    "PoseFrame": "rtpose.estimators.results",
+    "Person": "rtpose.estimators.results",
     "list_models": "rtpose.models.zoo",
     "fetch": "rtpose.assets",
-    "build_engine": "rtpose.engine.build",
+    "build_engine": "rtpose.deploy.build",
     "open_source": "rtpose.video",
-    "TrackerConfig": "rtpose.pipeline.tracker",
-    "SmoothingConfig": "rtpose.pipeline.smoothing",
+    "TrackerConfig": "rtpose.track.tracker",
+    "SmoothingConfig": "rtpose.track.smoothing",
     "StreamStats": "rtpose.pipeline.runner",
 }
 
@@ -43,6 +45,8 @@ __all__ = [
     "CheckpointError",
     "DecodeError",
     "EngineBuildError",
+    "InferenceError",
+    "KernelError",
     "Person",
     "PoseEstimator",
     "PoseFrame",
@@ -61,13 +65,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from rtpose.assets import fetch
-    from rtpose.engine.build import build_engine
+    from rtpose.deploy.build import build_engine
+    from rtpose.estimators.results import Person, PoseFrame
     from rtpose.models.zoo import list_models
-    from rtpose.pipeline.results import Person, PoseFrame
     from rtpose.pipeline.runner import StreamStats
-    from rtpose.pipeline.smoothing import SmoothingConfig
     from rtpose.pipeline.stream import PoseEstimator, VideoPoseStream
-    from rtpose.pipeline.tracker import TrackerConfig
+    from rtpose.track.smoothing import SmoothingConfig
+    from rtpose.track.tracker import TrackerConfig
     from rtpose.video import open_source
 
 

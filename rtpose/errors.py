@@ -33,3 +33,13 @@ class UnknownModelError(RtposeError, ValueError):
 
 class EngineBuildError(RtposeError):
     """An engine could not be built or does not fit this machine/TensorRT."""
+
+
+class InferenceError(RtposeError):
+    """A built engine or model could not be loaded or run at run time (an incompatible or
+    damaged engine, a backend that failed during inference). Building one raises
+    :class:`EngineBuildError` instead."""
+
+
+class KernelError(InferenceError):
+    """A native (C++/CUDA) kernel failed; the message names the op and the underlying error."""

@@ -1,8 +1,12 @@
-"""Shared fixtures: the fetched default assets.
+"""Shared fixtures: the fetched default assets, and the GPU (helpers in tests/gpu_support.py).
 
 Tests that need the sample video or the default weights skip when they are absent (run
 ``rtpose fetch``); ``make test`` sets RTPOSE_REQUIRE_ASSETS=1 so that in CI a missing asset is a
 failure, never a silent skip.
+
+GPU: tests marked ``gpu`` run only where rtpose's CUDA kernels can run (the one probe,
+rtpose.cuda.probe.gpu_status, says why not); ``cupy`` gives cupy or skips; ``emulated_gpu`` runs
+the GPU code paths of rtpose on any machine, on host memory.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import gpu_support
 import pytest
 
 from rtpose.assets import asset_path
@@ -57,11 +62,35 @@ def _isolated_onnx_cache(tmp_path_factory):
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``gpu`` run only where rtpose._C has CUDA kernels and a GPU is present."""
-    from rtpose.ops._device import gpu_available
-
-    if gpu_available():
+    reason = gpu_support.gpu_skip_reason()
+    if reason is None:
         return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU and rtpose._C built with CUDA")
+    skip = pytest.mark.skip(reason=reason)
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def cupy():
+    """The cupy module, or skip the test."""
+    return gpu_support.require_cupy()
+
+
+@pytest.fixture
+def fresh_gpu_probe():
+    """Drops the GPU probe's cached answers before and after the test, for tests that change
+    what the probe sees (a monkeypatched rtpose._C, say)."""
+    from rtpose.cuda import probe
+
+    probe.clear_cache()
+    yield
+    probe.clear_cache()
+
+
+@pytest.fixture
+def emulated_gpu(monkeypatch):
+    """An emulated GPU (rtpose._C.cuda on host memory, see tests/gpu_support.py) for the test;
+    yields its :class:`gpu_support.EmulatedCuda` (launches, waits, failures)."""
+    with gpu_support.emulate_gpu(monkeypatch) as cuda:
+        yield cuda

@@ -23,3 +23,12 @@ def test_public_api_names():
     for name in rtpose.__all__:
         assert getattr(rtpose, name) is not None
     assert "yolo11n-pose" in rtpose.list_models()
+
+
+def test_run_time_error_types_are_public():
+    import rtpose
+    from rtpose import errors
+
+    assert rtpose.InferenceError is errors.InferenceError
+    assert rtpose.KernelError is errors.KernelError
+    assert {"InferenceError", "KernelError"} <= set(rtpose.__all__)

@@ -48,18 +48,14 @@ inline std::string format_values(const std::vector<double>& values) {
 // Registration functions, one per binding file.
 void bind_dlpack(py::module_& m);          // bindings/dlpack.cpp
 void bind_affine_warp(py::module_& m);     // bindings/affine_warp.cpp
-void bind_box_affine(py::module_& m);      // bindings/box_affine.cpp
 void bind_heatmap_decode(py::module_& m);  // bindings/heatmap_decode.cpp
 void bind_flip_merge(py::module_& m);      // bindings/flip_merge.cpp
-void bind_simcc_decode(py::module_& m);    // bindings/simcc_decode.cpp
 #if defined(RTPOSE_WITH_CUDA)
 // Submodule rtpose._C.cuda: device buffers, DLPack, and the GPU op launchers.
 void bind_cuda_runtime(py::module_& cuda);         // bindings/cuda_runtime.cpp
 void bind_cuda_affine_warp(py::module_& cuda);     // bindings/cuda_affine_warp.cpp
-void bind_cuda_box_affine(py::module_& cuda);      // bindings/cuda_box_affine.cpp
 void bind_cuda_heatmap_decode(py::module_& cuda);  // bindings/cuda_heatmap_decode.cpp
 void bind_cuda_flip_merge(py::module_& cuda);      // bindings/cuda_flip_merge.cpp
-void bind_cuda_simcc_decode(py::module_& cuda);    // bindings/cuda_simcc_decode.cpp
 #endif
 
 }  // namespace rtpose::bindings

@@ -1,6 +1,6 @@
 // Helpers for the GPU bindings (csrc/bindings/cuda_*.cpp). Compiled only with RTPOSE_WITH_CUDA.
 //
-// GPU launchers take raw device addresses as Python ints (rtpose/ops/_device.py extracts them
+// GPU launchers take raw device addresses as Python ints (rtpose/cuda/arrays.py extracts them
 // from DLPack / __cuda_array_interface__ arrays and validates shapes, dtypes and devices), the
 // CUDA device ordinal the arrays live on, and a cudaStream_t handle as an int. They release the
 // GIL, switch to the device for the call, queue the work on the stream and return without

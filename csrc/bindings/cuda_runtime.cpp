@@ -1,4 +1,4 @@
-// The small CUDA runtime surface rtpose/ops/_device.py needs: device count, the device of a
+// The small CUDA runtime surface rtpose/cuda/arrays.py needs: device count, the device of a
 // pointer, stream-ordered buffers, host<->device copies and cross-stream ordering. Nothing here
 // synchronises the host except copy_to_host (documented as such: it is for tests and debugging).
 #include <cuda_runtime_api.h>

@@ -1,5 +1,5 @@
 // DLPack in and out, without any GPU call (so it is tested on CPU machines with numpy):
-//   dlpack_info(capsule): what a producer's capsule describes, for rtpose/ops/_device.py;
+//   dlpack_info(capsule): what a producer's capsule describes, for rtpose/cuda/arrays.py;
 //   dlpack_capsule(owner, ...): a capsule describing memory `owner` keeps alive (our DeviceArray).
 #include <pybind11/stl.h>
 

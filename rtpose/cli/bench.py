@@ -1,7 +1,7 @@
 """``rtpose bench``: end-to-end FPS and latency, per stage, against people per frame and streams.
 
 For every (people, streams) pair, ``VideoPoseStream`` runs on ``streams`` in-memory sources of
-crowd scenes (:func:`rtpose.video.synthetic.crowd_frames`: real person crops tiled on a grey
+crowd scenes (:func:`rtpose.bench.synthetic.crowd_frames`: real person crops tiled on a grey
 background). Measured, after ``warmup`` frames of each stream:
 
 - FPS: frames of all streams yielded / wall time (end to end: frame handed to the pipeline ->
@@ -127,7 +127,7 @@ def _count(minimum: int):
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``rtpose bench`` on the ``rtpose`` sub-command parsers."""
-    from rtpose.engine.base import BACKENDS
+    from rtpose.backends.base import BACKENDS
 
     bench = sub.add_parser(
         "bench",
@@ -247,9 +247,9 @@ def measure(
     config: BenchConfig, people: int, streams: int, *, weights: str | None, top_down: bool
 ) -> dict[str, Any]:
     """One configuration: ``streams`` crowd sources of ``people`` persons through one stream."""
+    from rtpose.bench.synthetic import crowd_frames
     from rtpose.pipeline.stream import VideoPoseStream
     from rtpose.video import ArraySource
-    from rtpose.video.synthetic import crowd_frames
 
     total = config.warmup + config.frames
     # one motion cycle of distinct frames at most, repeated by reference (memory stays bounded)
@@ -391,7 +391,7 @@ def cpu_name() -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    from rtpose.engine.gpu_probe import gpu_status
+    from rtpose.cuda.probe import gpu_status
 
     gpu = gpu_status()
     return {

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from rtpose.engine.build import build_engine, parse_batch
+    from rtpose.deploy.build import build_engine, parse_batch
 
     start = time.perf_counter()
     try:

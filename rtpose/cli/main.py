@@ -24,7 +24,7 @@ EXPECTED_ERRORS = (RtposeError, FileNotFoundError, IsADirectoryError, ValueError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rtpose.engine.base import BACKENDS
+    from rtpose.backends.base import BACKENDS
     from rtpose.models.zoo import list_models
 
     parser = argparse.ArgumentParser(

@@ -31,7 +31,7 @@ EXIT_NO_GUI = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rtpose.engine.base import BACKENDS
+    from rtpose.backends.base import BACKENDS
 
     parser = argparse.ArgumentParser(
         prog=PROG,

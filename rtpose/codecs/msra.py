@@ -54,6 +54,8 @@ class MSRAHeatmap:
         sigma: Gaussian standard deviation in heatmap pixels.
         unbiased: DARK targets and decoding.
         blur_kernel: odd DARK blur size in [1, 31] (11 for sigma 2; see :func:`dark_blur_kernel`).
+        flip_shift: the flip test shifts flipped-back heatmaps one pixel (MMPose's MSRA
+            convention, the default); the Newell hourglass entries turn it off.
     """
 
     input_size: tuple[int, int]
@@ -61,6 +63,7 @@ class MSRAHeatmap:
     sigma: float = 2.0
     unbiased: bool = False
     blur_kernel: int = 11
+    flip_shift: bool = True
 
     def __post_init__(self) -> None:
         inp, hm = check_sizes(self.input_size, self.heatmap_size)
@@ -73,10 +76,10 @@ class MSRAHeatmap:
 
     @property
     def decode_spec(self) -> DecodeSpec:
-        """quarter (MMPose flip test with shift) or dark with ``blur_kernel`` (shift too)."""
+        """quarter or dark with ``blur_kernel``; the flip test shifts as ``flip_shift`` says."""
         if self.unbiased:
-            return DecodeSpec("dark", blur_kernel=self.blur_kernel, flip_shift=True)
-        return DecodeSpec("quarter", flip_shift=True)
+            return DecodeSpec("dark", blur_kernel=self.blur_kernel, flip_shift=self.flip_shift)
+        return DecodeSpec("quarter", flip_shift=self.flip_shift)
 
     def encode(self, keypoints: Any, visible: Any = None) -> HeatmapTarget:
         """(N, K, 2) input-pixel keypoints (+ (N, K) visibility) -> (N, K, h, w) targets."""

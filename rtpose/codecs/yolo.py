@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtpose.geometry import box_iou, cxcywh_to_xyxy
+
 
 @dataclass(frozen=True)
 class Detections:
@@ -22,19 +24,6 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.scores)
-
-
-def box_iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one (4,) xyxy box with (M, 4) boxes -> (M,)."""
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -52,7 +41,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         if order.size == 1:
             break
         rest = order[1:]
-        order = rest[box_iou_one_to_many(boxes[i], boxes[rest]) <= iou_threshold]
+        order = rest[box_iou(boxes[i : i + 1], boxes[rest])[0] <= iou_threshold]
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -94,8 +83,7 @@ def decode_yolo_pose(
         if idx.size > max_candidates:
             idx = idx[np.argsort(-scores[idx], kind="stable")[:max_candidates]]
         cand = p[:, idx].T.astype(np.float32)  # (n, C)
-        xy, wh = cand[:, 0:2], cand[:, 2:4]
-        boxes = np.concatenate((xy - wh / 2, xy + wh / 2), 1)
+        boxes = cxcywh_to_xyxy(cand[:, 0:4])
         keep = nms(boxes, scores[idx], iou_threshold)[:max_detections]
         results.append(
             Detections(

@@ -85,11 +85,11 @@ def create_model(name: str, weights: str | os.PathLike | None = None, **override
     if "input_size" in overrides:
         info = info.with_input_size(overrides["input_size"])
     if not info.top_down:
-        from rtpose.engine.loader import resolve_weights
+        from rtpose.models.weights import resolve_weights
         from rtpose.models.yolo_checkpoint import load_yolo_pose
 
         model = load_yolo_pose(resolve_weights(info, weights), expect_scale=info.scale)
-        model.info, model.normalisation = info, Normalisation((0, 0, 0), (255, 255, 255))
+        model.info, model.normalisation = info, info.normalisation
         return model
     model = build_network(info)
     norm = info.normalisation

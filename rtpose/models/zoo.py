@@ -65,14 +65,20 @@ class CodecSpec:
         sigma: Gaussian sigma in heatmap pixels (msra / dark / udp).
         kernel_sizes: Megvii target kernels, one per supervised level.
         decode_kernel: blur kernel of the Megvii / DARK decoder.
-        flip_shift: the flip test shifts flipped-back heatmaps by one pixel (MSRA convention).
+        flip_shift: the flip test shifts flipped-back heatmaps by one pixel (MSRA convention);
+            None keeps the codec's own convention (on for msra / dark, off for megvii / udp).
+            The only definition: the codec's ``decode_spec`` reports this value.
     """
 
     kind: CodecKind
     sigma: float | None = None
     kernel_sizes: tuple[int, ...] = ()
     decode_kernel: int | None = None
-    flip_shift: bool = False
+    flip_shift: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.flip_shift and self.kind in ("megvii", "udp"):
+            raise ValueError(f"flip_shift=True does not apply to the {self.kind} codec")
 
     def build(self, input_size: tuple[int, int], heatmap_size: tuple[int, int]):
         """The numpy codec object (encode / decode / decode_spec) for these sizes."""
@@ -80,9 +86,11 @@ class CodecSpec:
 
         blur = {} if self.decode_kernel is None else {"blur_kernel": self.decode_kernel}
         if self.kind in ("msra", "dark"):
+            shift = {} if self.flip_shift is None else {"flip_shift": self.flip_shift}
             return codecs.MSRAHeatmap(
-                input_size, heatmap_size, sigma=self.sigma, unbiased=self.kind == "dark", **blur
-            )
+                input_size, heatmap_size, sigma=self.sigma, unbiased=self.kind == "dark",
+                **blur, **shift,
+            )  # fmt: skip
         if self.kind == "udp":
             return codecs.UDPHeatmap(input_size, heatmap_size, sigma=self.sigma, **blur)
         decode = {} if self.decode_kernel is None else {"decode_kernel": self.decode_kernel}
@@ -206,6 +214,7 @@ def _yolo(scale: str) -> ModelInfo:
         weights_license="AGPL-3.0",
         published=f"COCO val2017 mAP-pose 50-95 {_YOLO_AP[scale]} at 640 (Ultralytics)",
         checkpoint=f"ultralytics yolo11{scale}-pose.pt",
+        normalisation=UNIT_RGB,
     )
 
 

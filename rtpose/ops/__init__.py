@@ -1,13 +1,16 @@
 """Image and keypoint ops: the Python face of csrc/ (C++ and CUDA kernels) with numpy references.
 
-Every op takes numpy arrays (C++ kernels, or the numpy reference when the extension is missing)
-or GPU arrays (cupy, torch, DALI, anything with ``__cuda_array_interface__`` or DLPack) plus a
-CUDA ``stream``; GPU results are :class:`DeviceArray` objects (or the caller's ``out``).
+Every kernel op takes numpy arrays (C++ kernels, or the numpy reference ``*_reference`` when the
+extension is missing; the references are also the tests' oracles) or GPU arrays (cupy, torch,
+DALI, anything with ``__cuda_array_interface__`` or DLPack) plus a CUDA ``stream``; GPU results
+are :class:`DeviceArray` objects (or the caller's ``out``). ``box_to_affine`` and the letterbox
+helpers are numpy only. A failure inside a native kernel raises
+:class:`rtpose.errors.KernelError`.
 """
 
-from rtpose.ops._device import DeviceArray, gpu_available
+from rtpose.cuda.arrays import DeviceArray, gpu_available
 from rtpose.ops.affine import affine_warp, affine_warp_reference, native_available
-from rtpose.ops.box_affine import BoxAffine, box_to_affine, box_to_affine_reference
+from rtpose.ops.box_affine import BoxAffine, box_to_affine
 from rtpose.ops.flip import flip_merge, flip_merge_reference
 from rtpose.ops.heatmap_decode import (
     RefineMode,
@@ -16,7 +19,6 @@ from rtpose.ops.heatmap_decode import (
     gaussian_kernel,
 )
 from rtpose.ops.letterbox import Letterbox, letterbox_matrix
-from rtpose.ops.simcc_decode import decode_simcc, decode_simcc_reference
 
 __all__ = [
     "BoxAffine",
@@ -26,11 +28,8 @@ __all__ = [
     "affine_warp",
     "affine_warp_reference",
     "box_to_affine",
-    "box_to_affine_reference",
     "decode_heatmaps",
     "decode_heatmaps_reference",
-    "decode_simcc",
-    "decode_simcc_reference",
     "flip_merge",
     "flip_merge_reference",
     "gaussian_kernel",

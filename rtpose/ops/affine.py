@@ -24,12 +24,13 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from rtpose.ops import _device
+from rtpose._native import NativeLoader
+from rtpose.cuda import arrays
 from rtpose.ops._checks import describe as _describe
 from rtpose.ops._checks import host_out as _host_out
 from rtpose.ops._checks import maps as _maps
 from rtpose.ops._checks import pair as _pair
-from rtpose.ops._native import NativeLoader
+from rtpose.ops._dispatch import GpuCall, host_call, host_result
 from rtpose.ops.letterbox import Letterbox, letterbox_matrix
 
 __all__ = [
@@ -87,9 +88,9 @@ def affine_warp(
             may differ), or an (F, H, W, 3) array; any strides (views are fine). numpy arrays run
             on the CPU; GPU arrays (cupy, torch, DALI...) run the CUDA kernel.
         matrices: (N, 2, 3) or (2, 3) forward maps, frame pixel -> crop pixel (cv2.warpAffine).
-            On the GPU they may also be a GPU array (float32/float64), e.g. from
-            :func:`rtpose.ops.box_to_affine`; a singular map there gives a crop filled with the
-            border value (the GPU cannot raise without waiting), on the CPU it raises.
+            On the GPU they may also be a C-contiguous GPU array (float32/float64), used in
+            place; a singular map there gives a crop filled with the border value (the GPU
+            cannot raise without waiting), while host maps are checked and a singular one raises.
         out_size: (out_h, out_w) of every crop.
         frame_index: (N,) ints, the frame each crop reads; required with several frames.
         mean: per output channel, in pixel units (0..255); the crop holds (sample - mean) / std.
@@ -97,7 +98,7 @@ def affine_warp(
         channel_order: "rgb" (frame channels reversed) or "bgr" (as decoded).
         border_value: raw pixel value of every bilinear neighbour outside the frame (YOLO: 114).
         dtype: "float32" or "float16" (rounded to nearest even) output.
-        stream: GPU only: the CUDA stream to queue the work on (see rtpose.ops._device);
+        stream: GPU only: the CUDA stream to queue the work on (see rtpose.cuda.arrays);
             None = the legacy default stream. Nothing waits for the work to finish.
         out: optional C-contiguous (N, 3, out_h, out_w) buffer of ``dtype`` to write in place
             (numpy for CPU frames, a GPU array for GPU frames).
@@ -117,11 +118,11 @@ def affine_warp(
     n = maps.shape[0]
     if out is not None:
         _host_out(out, op="affine_warp", shape=(n, 3, *params.out_hw), dtype=params.dtype)
-    native = _native.get()
-    if native is not None:
-        # The extension checks singular maps itself, with the same message as _invert_affine.
-        out_h, out_w = params.out_hw
-        return native.affine_warp(
+    _invert_affine(maps)  # raises for a singular map
+    out_h, out_w = params.out_hw
+    result = host_call(
+        _native,
+        lambda native: native.affine_warp(
             frame_list,
             maps,
             index,
@@ -133,13 +134,10 @@ def affine_warp(
             border_value=params.border_value,
             dtype=params.dtype.name,
             out=out,
-        )
-    _native.warn_fallback()
-    result = _warp_numpy(frame_list, maps, index, params)
-    if out is None:
-        return result
-    out[...] = result
-    return out
+        ),
+        lambda: _affine_warp_numpy(frame_list, maps, index, params),
+    )
+    return host_result(result, out)
 
 
 def affine_warp_reference(
@@ -154,18 +152,23 @@ def affine_warp_reference(
     border_value: float = 0.0,
     dtype: OutDType = "float32",
 ) -> np.ndarray:
-    """Numpy reference of :func:`affine_warp` (float64 math): the test oracle and the fallback.
+    """The numpy reference of :func:`affine_warp` (float64 math): the fallback without rtpose._C
+    and the test oracle of the C++ and CUDA kernels.
 
-    Same arguments and result as :func:`affine_warp` for host frames, without ``out``.
+    Same arguments and result as :func:`affine_warp` for host frames, without ``stream`` and
+    ``out``.
     """
     params = _params(out_size, mean, std, channel_order, border_value, dtype)
     frame_list = _host_frames(frames)
     maps = _maps(matrices, None, op="affine_warp", name="matrices")
     index = _frame_index(frame_index, len(maps), len(frame_list))
-    return _warp_numpy(frame_list, maps, index, params)
+    return _affine_warp_numpy(frame_list, maps, index, params)
 
 
-def _warp_numpy(
+# --- numpy reference ----------------------------------------------------------------------------
+
+
+def _affine_warp_numpy(
     frames: list[np.ndarray], maps: np.ndarray, index: np.ndarray | None, params: _Params
 ) -> np.ndarray:
     """The warp in float64 on validated arguments; (N, 3, out_h, out_w) of params.dtype."""
@@ -234,7 +237,7 @@ def _invert_affine(matrices: np.ndarray) -> np.ndarray:
     return inv
 
 
-# --- validation (the checks of csrc/bindings/affine_warp.cpp, so every path rejects the same) --
+# --- validation (csrc/bindings/affine_warp.cpp repeats it: a direct rtpose._C call is safe) ---
 
 
 def _params(
@@ -354,20 +357,20 @@ def _channel_values(
 
 def _is_gpu_call(frames: Any) -> bool:
     if isinstance(frames, list | tuple):
-        flags = {_device.is_device_array(f) for f in frames}
+        flags = {arrays.is_device_array(f) for f in frames}
         if len(flags) > 1:
             raise TypeError("affine_warp: frames mixes host and GPU arrays; pass all of one kind")
         return flags == {True}
-    return _device.is_device_array(frames)
+    return arrays.is_device_array(frames)
 
 
-def _gpu_frames(frames: Any, stream: int) -> list[tuple[_device.DeviceView, str]]:
+def _gpu_frames(call: GpuCall, frames: Any) -> list[tuple[arrays.DeviceView, str]]:
     """Views of every GPU frame: (H, W, 3) uint8, byte strides; an (F, H, W, 3) array splits."""
     items = list(frames) if isinstance(frames, list | tuple) else [frames]
-    views: list[tuple[_device.DeviceView, str]] = []
+    views: list[tuple[arrays.DeviceView, str]] = []
     for i, item in enumerate(items):
         name = f"frames[{i}]" if isinstance(frames, list | tuple) else "frames"
-        view = _device.device_view(item, op="affine_warp", name=name, stream=stream)
+        view = call.view(item, name)
         if view.dtype != np.uint8:
             raise TypeError(
                 f"affine_warp: {name} must be uint8 of shape (H, W, 3) or (F, H, W, 3), got "
@@ -376,7 +379,7 @@ def _gpu_frames(frames: Any, stream: int) -> list[tuple[_device.DeviceView, str]
         if len(view.shape) == 4:
             f_stride = view.strides[0]
             for f in range(view.shape[0]):
-                sub = _device.DeviceView(
+                sub = arrays.DeviceView(
                     view.ptr + f * f_stride,
                     view.shape[1:],
                     view.strides[1:],
@@ -406,15 +409,11 @@ def _gpu_frames(frames: Any, stream: int) -> list[tuple[_device.DeviceView, str]
 def _warp_gpu(
     frames: Any, matrices: Any, frame_index: Any, params: _Params, stream: Any, out: Any
 ) -> Any:
-    cuda = _device.cuda_ops("affine_warp")
-    handle = _device.stream_handle(stream)
-    frame_views = _gpu_frames(frames, handle)
-    device = _device.same_device(
-        [v for v, _ in frame_views], [n for _, n in frame_views], op="affine_warp"
-    )
-    keep: list[Any] = []  # uploaded parameters live until the launch is queued
-    if _device.is_device_array(matrices):
-        mview = _device.device_view(matrices, op="affine_warp", name="matrices", stream=handle)
+    call = GpuCall("affine_warp", stream)
+    frame_views = _gpu_frames(call, frames)
+    device = call.same_device([v for v, _ in frame_views], [n for _, n in frame_views])
+    if arrays.is_device_array(matrices):
+        mview = call.view(matrices, "matrices")
         if (
             mview.dtype not in (np.float32, np.float64)
             or len(mview.shape) != 3
@@ -426,52 +425,38 @@ def _warp_gpu(
             )
         if not mview.c_contiguous:
             raise ValueError("affine_warp: GPU matrices must be C-contiguous")
-        _device.same_device([frame_views[0][0], mview], ["frames", "matrices"], op="affine_warp")
+        call.same_device([frame_views[0][0], mview], ["frames", "matrices"])
         n, forward_ptr, forward_f64 = mview.shape[0], mview.ptr, mview.dtype == np.float64
     else:
         host = _maps(matrices, None, op="affine_warp", name="matrices")
         _invert_affine(host)  # raises for a singular map, as on the CPU
-        n = host.shape[0]
-        uploaded = _device.upload(host, device=device, stream=handle)
-        keep.append(uploaded)
-        forward_ptr, forward_f64 = uploaded.ptr, True
-    index_ptr = 0
-    if frame_index is None:
-        if len(frame_views) != 1:
-            raise ValueError(f"affine_warp: frame_index is required with {len(frame_views)} frames")
-    elif _device.is_device_array(frame_index):
-        iview = _device.device_view(
-            frame_index, op="affine_warp", name="frame_index", stream=handle
-        )
+        n, forward_ptr, forward_f64 = host.shape[0], call.upload(host, device=device), True
+
+    def check_index(iview: arrays.DeviceView) -> None:
         if iview.dtype != np.int32 or iview.shape != (n,) or not iview.c_contiguous:
             raise ValueError(
                 f"affine_warp: a GPU frame_index must be C-contiguous int32 of shape ({n},), got "
                 f"{iview.dtype} {iview.shape} (its values are not checked on the GPU)"
             )
-        index_ptr = iview.ptr
+
+    def host_index(value: Any) -> np.ndarray:
+        index = _frame_index(value, n, len(frame_views))
+        assert index is not None  # value is not None
+        return index
+
+    index_ptr = 0
+    if frame_index is None:
+        if len(frame_views) != 1:
+            raise ValueError(f"affine_warp: frame_index is required with {len(frame_views)} frames")
     else:
-        index = _frame_index(frame_index, n, len(frame_views))
-        assert index is not None
-        uploaded_index = _device.upload(index, device=device, stream=handle)
-        keep.append(uploaded_index)
-        index_ptr = uploaded_index.ptr
+        index_ptr = call.parameter(
+            frame_index, "frame_index", device=device, check=check_index, host=host_index
+        )
     shape = (n, 3, *params.out_hw)
-    if out is None:
-        result = _device.empty(shape, params.dtype, device=device, stream=handle)
-        out_ptr = result.ptr
-    else:
-        out_ptr = _device.check_out(
-            out,
-            op="affine_warp",
-            name="out",
-            shape=shape,
-            dtype=params.dtype,
-            device=device,
-            stream=handle,
-        ).ptr
-        result = out
+    result, out_ptr = call.output(out, shape=shape, dtype=params.dtype, device=device)
     out_h, out_w = params.out_hw
-    cuda.affine_warp(
+    call.launch(
+        "affine_warp",
         # uint8: element strides are byte strides
         [(v.ptr, v.shape[0], v.shape[1], *v.strides) for v, _ in frame_views],
         index_ptr,
@@ -486,8 +471,6 @@ def _warp_gpu(
         params.border_value,
         0 if params.dtype == np.float32 else 1,
         out_ptr,
-        device,
-        handle,
+        device=device,
     )
-    del keep  # stream-ordered frees: they wait for the kernel on the device, not on the host
     return result

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from rtpose.ops import _device
+from rtpose._native import NativeLoader
+from rtpose.cuda import arrays
 from rtpose.ops._checks import host_out as _host_out
-from rtpose.ops._native import NativeLoader
+from rtpose.ops._dispatch import GpuCall, host_call, host_result
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def flip_merge(
         The merged heatmaps, shape and dtype of ``heatmaps``, C-contiguous: a numpy array, or on
         the GPU a ``DeviceArray`` queued on ``stream``; ``out`` itself when given.
     """
-    if _device.is_device_array(heatmaps):
+    if arrays.is_device_array(heatmaps):
         return _flip_merge_gpu(heatmaps, flipped, flip_indices, shift, stream, out)
     if stream is not None:
         raise ValueError(
@@ -78,18 +79,13 @@ def flip_merge(
     a, b, index, squeeze = _validate(heatmaps, flipped, flip_indices)
     if out is not None:
         _host_out(out, op="flip_merge", shape=a.shape[1:] if squeeze else a.shape, dtype=a.dtype)
-    native = _native.get()
-    if native is not None:
-        result = native.flip_merge(a, b, index, bool(shift), None if out is None else _as4d(out))
-        return out if out is not None else (result[0] if squeeze else result)
-    _native.warn_fallback()
-    result = _merge_numpy(a, b, index, bool(shift))
-    if squeeze:
-        result = result[0]
-    if out is None:
-        return result
-    out[...] = result
-    return out
+    out4 = None if out is None else _as4d(out)
+    result = host_call(
+        _native,
+        lambda native: native.flip_merge(a, b, index, bool(shift), out4),
+        lambda: _flip_merge_numpy(a, b, index, bool(shift)),
+    )
+    return host_result(result[0] if squeeze else result, out)
 
 
 def flip_merge_reference(
@@ -99,13 +95,18 @@ def flip_merge_reference(
     *,
     shift: bool = False,
 ) -> np.ndarray:
-    """Numpy reference of :func:`flip_merge` on the CPU: the test oracle and the fallback.
+    """The numpy reference of :func:`flip_merge`: the fallback without rtpose._C and the test
+    oracle of the C++ and CUDA kernels.
 
-    Same arguments and result as :func:`flip_merge`, without ``stream`` and ``out``.
+    Same arguments and result as :func:`flip_merge` for host arrays, without ``stream`` and
+    ``out``.
     """
     a, b, index, squeeze = _validate(heatmaps, flipped, flip_indices)
-    result = _merge_numpy(a, b, index, bool(shift))
+    result = _flip_merge_numpy(a, b, index, bool(shift))
     return result[0] if squeeze else result
+
+
+# --- numpy reference ----------------------------------------------------------------------------
 
 
 def source_columns(width: int, *, shift: bool) -> np.ndarray:
@@ -116,12 +117,15 @@ def source_columns(width: int, *, shift: bool) -> np.ndarray:
     return np.where(x == 0, width - 1, width - x)
 
 
-def _merge_numpy(a: np.ndarray, b: np.ndarray, index: np.ndarray, shift: bool) -> np.ndarray:
+def _flip_merge_numpy(a: np.ndarray, b: np.ndarray, index: np.ndarray, shift: bool) -> np.ndarray:
     """(N, K, H, W) validated inputs -> (N, K, H, W) C-contiguous, dtype of ``a``."""
     back = b[:, index][..., source_columns(a.shape[-1], shift=shift)]  # flipped back, (N,K,H,W)
     with np.errstate(all="ignore"):  # inf + -inf is NaN, as in C++: no warning
         merged = (a.astype(np.float32) + back.astype(np.float32)) * np.float32(0.5)
     return np.ascontiguousarray(merged.astype(a.dtype, copy=False))
+
+
+# --- validation (csrc/bindings/flip_merge.cpp repeats it: a direct rtpose._C call stays safe) --
 
 
 def _describe(a: Any) -> str:
@@ -157,12 +161,8 @@ def _check_pair(a: Any, b: Any) -> None:
 def _validate(
     heatmaps: Any, flipped: Any, flip_indices: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Host arguments -> (N, K, H, W) heatmaps and flipped, int32 (K,) index, whether 3-D.
-
-    The checks of csrc/bindings/flip_merge.cpp, so the native and numpy paths reject the same
-    calls with the same messages.
-    """
-    if _device.is_device_array(flipped):
+    """Host arguments -> (N, K, H, W) heatmaps and flipped, int32 (K,) index, whether 3-D."""
+    if arrays.is_device_array(flipped):
         raise TypeError(
             "flip_merge: flipped must be on the host like heatmaps (a numpy array), got a GPU "
             f"array ({type(flipped).__name__}); pass both on the same device"
@@ -208,73 +208,46 @@ def flip_index_array(flip_indices: Any, k: int) -> np.ndarray:
     return index.astype(np.int32)
 
 
+# --- GPU ----------------------------------------------------------------------------------------
+
+
 def _flip_merge_gpu(
     heatmaps: Any, flipped: Any, flip_indices: Any, shift: bool, stream: Any, out: Any
 ) -> Any:
     """Validates the CUDA arrays and queues the kernel on ``stream``; never waits for it."""
-    op = "flip_merge"
-    handle = _device.stream_handle(stream)
-    a = _device.device_view(heatmaps, op=op, name="heatmaps", stream=handle)
-    if not _device.is_device_array(flipped):
+    call = GpuCall("flip_merge", stream)
+    a = call.view(heatmaps, "heatmaps")
+    if not arrays.is_device_array(flipped):
         raise TypeError(
             "flip_merge: flipped must be a GPU array like heatmaps, got "
             f"{type(flipped).__name__}; pass both on the same device"
         )
-    b = _device.device_view(flipped, op=op, name="flipped", stream=handle)
+    b = call.view(flipped, "flipped")
     _check_maps("heatmaps", a)
     _check_maps("flipped", b)
     _check_pair(a, b)
-    views, names = [a, b], ["heatmaps", "flipped"]
     k = a.shape[-3]
-    host_index = None
-    if _device.is_device_array(flip_indices):
-        index = _device.device_view(flip_indices, op=op, name="flip_indices", stream=handle)
-        if (
-            index.dtype != np.int32
-            or tuple(index.shape) != (k,)
-            or (k > 1 and index.strides[0] != 1)
-        ):
+    device = call.same_device([a, b], ["heatmaps", "flipped"])
+
+    def check_index(index: arrays.DeviceView) -> None:
+        if index.dtype != np.int32 or index.shape != (k,) or (k > 1 and index.strides[0] != 1):
             raise ValueError(
                 f"flip_merge: flip_indices on the GPU must be a contiguous int32 array of shape "
                 f"({k},), got {_describe(index)}; or pass a host sequence"
             )
-        views.append(index)
-        names.append("flip_indices")
-    else:
-        host_index = flip_index_array(flip_indices, k)
-    device = _device.same_device(views, names, op=op)
-    if out is None:
-        result = _device.empty(a.shape, a.dtype, device=device, stream=handle)
-        out_ptr = result.ptr
-    else:
-        result = out
-        out_view = _device.check_out(
-            out, op=op, name="out", shape=tuple(a.shape), dtype=a.dtype, device=device,
-            stream=handle,
-        )  # fmt: skip
-        out_ptr = out_view.ptr
+
+    index_ptr = call.parameter(
+        flip_indices, "flip_indices", device=device, check=check_index,
+        host=lambda value: flip_index_array(value, k),
+    )  # fmt: skip
+    result, out_ptr = call.output(out, shape=tuple(a.shape), dtype=a.dtype, device=device)
     shape = tuple(a.shape) if len(a.shape) == 4 else (1, *a.shape)
     if shape[0] * shape[1] == 0:
         return result
-    # A host index is uploaded on `stream`; the DeviceArray's memory is freed in stream order,
-    # so dropping it after the launch is safe.
-    uploaded = None
-    if host_index is not None:
-        uploaded = _device.upload(host_index, device=device, stream=handle)
-    index_ptr = views[2].ptr if uploaded is None else uploaded.ptr
-    _device.cuda_ops(op).flip_merge(
-        a.ptr,
-        _strides4(a),
-        b.ptr,
-        _strides4(b),
-        _DTYPE_CODES[np.dtype(a.dtype)],
-        shape,
-        index_ptr,
-        bool(shift),
-        out_ptr,
-        device,
-        handle,
-    )
+    call.launch(
+        "flip_merge", a.ptr, _strides4(a), b.ptr, _strides4(b), _DTYPE_CODES[np.dtype(a.dtype)],
+        shape, index_ptr, bool(shift), out_ptr, device=device,
+    )  # fmt: skip
     return result
 
 

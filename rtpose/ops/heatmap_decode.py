@@ -54,8 +54,10 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from rtpose._native import NativeLoader
+from rtpose.cuda import arrays
 from rtpose.ops._checks import host_out as _host_out
-from rtpose.ops._native import NativeLoader
+from rtpose.ops._dispatch import GpuCall, host_call, host_result
 
 RefineMode = Literal["argmax", "quarter", "megvii", "dark"]
 
@@ -138,7 +140,7 @@ def decode_heatmaps(
         (N, K, 3) float32 x, y, score ((K, 3) for 3-D input): a numpy array for CPU input, a
         DeviceArray (or ``out``) for GPU input.
     """
-    if _on_device(heatmaps):
+    if arrays.is_device_array(heatmaps):
         return _decode_gpu(heatmaps, transforms, mode, blur_kernel, input_size, stream, out)
     if stream is not None:
         raise ValueError(
@@ -151,21 +153,15 @@ def decode_heatmaps(
         _host_out(
             out, op="decode_heatmaps", shape=(k, 3) if args.squeeze else (n, k, 3), dtype=np.float32
         )
-    native = _native.get()
-    if native is not None:
-        sx, sy = args.scale
-        result = native.decode_heatmaps(
+    sx, sy = args.scale
+    result = host_call(
+        _native,
+        lambda native: native.decode_heatmaps(
             args.heatmaps, args.transforms, sx, sy, _MODE_CODES[args.mode], args.blur_kernel
-        )
-    else:
-        _native.warn_fallback()
-        result = _decode_numpy(args)
-    if args.squeeze:
-        result = result[0]
-    if out is None:
-        return result
-    out[...] = result
-    return out
+        ),
+        lambda: _decode_heatmaps_numpy(args),
+    )
+    return host_result(result[0] if args.squeeze else result, out)
 
 
 def decode_heatmaps_reference(
@@ -176,19 +172,21 @@ def decode_heatmaps_reference(
     blur_kernel: int | None = None,
     input_size: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Numpy reference of :func:`decode_heatmaps` on the CPU: the test oracle and the fallback.
+    """The numpy reference of :func:`decode_heatmaps`: the fallback without rtpose._C and the
+    test oracle of the C++ and CUDA kernels.
 
-    Same arguments and result as :func:`decode_heatmaps` for host arrays, without ``out``.
+    Same arguments and result as :func:`decode_heatmaps` for host arrays, without ``stream`` and
+    ``out``.
     """
     args = _validate(heatmaps, transforms, mode, blur_kernel, input_size)
-    result = _decode_numpy(args)
+    result = _decode_heatmaps_numpy(args)
     return result[0] if args.squeeze else result
 
 
-# --- numpy reference --------------------------------------------------------------------------
+# --- numpy reference ----------------------------------------------------------------------------
 
 
-def _decode_numpy(args: _DecodeArgs) -> np.ndarray:
+def _decode_heatmaps_numpy(args: _DecodeArgs) -> np.ndarray:
     """The decoder on validated arguments, vectorised over the maps; (N, K, 3) float32."""
     n, k, h, w = args.heatmaps.shape
     maps = args.heatmaps.astype(np.float32).reshape(n * k, h, w)  # (M, H, W), exact for float16
@@ -345,14 +343,6 @@ def _transform(x: np.ndarray, y: np.ndarray, args: _DecodeArgs, batch: np.ndarra
 # --- GPU ----------------------------------------------------------------------------------------
 
 
-def _on_device(obj: object) -> bool:
-    if isinstance(obj, np.ndarray):  # the common CPU case without importing the GPU helpers
-        return False
-    from rtpose.ops import _device
-
-    return _device.is_device_array(obj)
-
-
 def _decode_gpu(
     heatmaps: Any,
     transforms: Any,
@@ -363,9 +353,8 @@ def _decode_gpu(
     out: Any,
 ) -> Any:
     """Validates in Python, then queues the CUDA kernel on ``stream`` (nothing is waited for)."""
-    from rtpose.ops import _device
-
-    hm = _device.device_view(heatmaps, op="decode_heatmaps", name="heatmaps")
+    call = GpuCall("decode_heatmaps", stream)
+    hm = call.view(heatmaps, "heatmaps")
     what = f"{hm.dtype} {tuple(hm.shape)} (device {hm.device})"
     msg = "decode_heatmaps: heatmaps must be float32 or float16 of shape (N, K, H, W) or (K, H, W)"
     if hm.dtype not in (np.float32, np.float16):
@@ -377,68 +366,39 @@ def _decode_gpu(
     strides = (0, *hm.strides) if squeeze else tuple(hm.strides)
     n, k, h, w = shape
     mode, blur, scale = _options(mode, blur_kernel, input_size, h, w)
-    cuda = _device.cuda_ops("decode_heatmaps")
-    handle = _device.stream_handle(stream)
 
-    keep_alive = None  # an uploaded transforms buffer, referenced until the launch is queued
-    if transforms is None:
-        t_ptr = 0
-    elif _on_device(transforms):
-        tv = _device.device_view(transforms, op="decode_heatmaps", name="transforms")
+    def check_transforms(tv: arrays.DeviceView) -> None:
         t_shape, t_strides = tuple(tv.shape), tuple(tv.strides)
         if t_shape == (2, 3) and n == 1:
             t_shape, t_strides = (1, 2, 3), (6, *t_strides)
-        t_what = f"{tv.dtype} {tuple(tv.shape)} (device {tv.device})"
         t_msg = (
             f"decode_heatmaps: device transforms must be C-contiguous float64 of shape "
             f"({n}, 2, 3) on device {hm.device} (or pass a host array), got "
+            f"{tv.dtype} {tuple(tv.shape)} (device {tv.device})"
         )
         if tv.dtype != np.float64:
-            raise TypeError(t_msg + t_what)
+            raise TypeError(t_msg)
         if t_shape != (n, 2, 3) or tv.device != hm.device:
-            raise ValueError(t_msg + t_what)
+            raise ValueError(t_msg)
         if (n > 0 and t_strides[1:] != (3, 1)) or (n > 1 and t_strides[0] != 6):
-            raise ValueError(t_msg + t_what + ", not C-contiguous")
-        t_ptr = tv.ptr
-    else:
-        host = _host_transforms(transforms, n)
-        keep_alive = _device.upload(host, device=hm.device, stream=handle)
-        t_ptr = keep_alive.ptr
+            raise ValueError(t_msg + ", not C-contiguous")
 
+    t_ptr = 0  # identity
+    if transforms is not None:
+        t_ptr = call.parameter(
+            transforms, "transforms", device=hm.device, check=check_transforms,
+            host=lambda t: _host_transforms(t, n),
+        )  # fmt: skip
     out_shape = (k, 3) if squeeze else (n, k, 3)
-    if out is None:
-        result = _device.empty(out_shape, np.float32, device=hm.device, stream=handle)
-        out_ptr = result.ptr
-    else:
-        result = out
-        out_ptr = _device.check_out(
-            out,
-            op="decode_heatmaps",
-            name="out",
-            shape=out_shape,
-            dtype=np.float32,
-            device=hm.device,
-        ).ptr
-    dtype_code = 1 if hm.dtype == np.float16 else 0
-    cuda.decode_heatmaps(
-        hm.ptr,
-        dtype_code,
-        shape,
-        strides,
-        t_ptr,
-        scale[0],
-        scale[1],
-        _MODE_CODES[mode],
-        blur,
-        out_ptr,
-        hm.device,
-        handle,
-    )
-    del keep_alive
+    result, out_ptr = call.output(out, shape=out_shape, dtype=np.float32, device=hm.device)
+    call.launch(
+        "decode_heatmaps", hm.ptr, 1 if hm.dtype == np.float16 else 0, shape, strides, t_ptr,
+        scale[0], scale[1], _MODE_CODES[mode], blur, out_ptr, device=hm.device,
+    )  # fmt: skip
     return result
 
 
-# --- validation (the same checks as csrc/bindings/heatmap_decode.cpp) --------------------------
+# --- validation (csrc/bindings/heatmap_decode.cpp repeats it: a direct rtpose._C call is safe) -
 
 
 def _describe(a: np.ndarray) -> str:

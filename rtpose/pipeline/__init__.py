@@ -1,9 +1,9 @@
 """Pipelines: single-image estimation, streaming video pose estimation, tracking, smoothing."""
 
-from rtpose.pipeline.results import Person, PoseFrame
+from rtpose.estimators.results import Person, PoseFrame
 from rtpose.pipeline.runner import StreamStats
-from rtpose.pipeline.smoothing import KeypointSmoother, OneEuroFilter, SmoothingConfig
-from rtpose.pipeline.tracker import PoseTracker, TrackerConfig
+from rtpose.track.smoothing import KeypointSmoother, OneEuroFilter, SmoothingConfig
+from rtpose.track.tracker import PoseTracker, TrackerConfig
 
 __all__ = [
     "KeypointSmoother",

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rtpose.pipeline.results import PoseFrame
+from rtpose.estimators.results import PoseFrame
 from rtpose.pipeline.steps import Step, _Stopped
 from rtpose.video.frames import Frame, FrameSource
 
@@ -314,7 +314,7 @@ class Runner:
         stream = self.steps.stream_of(stage)
         own = None
         if stream is None and self.gpu_device is not None:
-            from rtpose.pipeline.gpu import StageStream
+            from rtpose.cuda.streams import StageStream
 
             own = StageStream(self.gpu_device)
             stream = own.handle

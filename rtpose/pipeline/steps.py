@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rtpose.pipeline.results import Person, PoseFrame
+from rtpose.estimators.results import Person, PoseFrame
 from rtpose.video.frames import Frame
 
 
@@ -245,7 +245,7 @@ def _keypoint_boxes(persons: list[Person]) -> list[Person]:
     """Persons with ``box`` = the box of their confident keypoints, grown by 10% per side."""
     from dataclasses import replace
 
-    from rtpose.pipeline.tracker import boxes_from_keypoints
+    from rtpose.geometry import boxes_from_keypoints
 
     if not persons:
         return persons

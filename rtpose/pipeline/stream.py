@@ -11,17 +11,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from rtpose.errors import BackendUnavailableError, DecodeError
+from rtpose.estimators.one_stage import DetectorConfig, OneStagePose
+from rtpose.estimators.results import Person, PoseFrame
+from rtpose.estimators.top_down import BoxDetector, TopDownConfig, TopDownPose
 from rtpose.models.zoo import get_model_info
-from rtpose.pipeline.one_stage import DetectorConfig, OneStagePose
-from rtpose.pipeline.results import Person, PoseFrame
+from rtpose.pipeline.loading import load_one_stage, load_top_down
 from rtpose.pipeline.runner import Runner, StreamStats
 from rtpose.pipeline.steps import Followers, OneStageSteps, TopDownSteps
-from rtpose.pipeline.top_down import BoxDetector, TopDownConfig, TopDownPose
 from rtpose.video.frames import FrameSource
 
 if TYPE_CHECKING:
-    from rtpose.pipeline.smoothing import SmoothingConfig
-    from rtpose.pipeline.tracker import TrackerConfig
+    from rtpose.track.smoothing import SmoothingConfig
+    from rtpose.track.tracker import TrackerConfig
 
 
 class PoseEstimator:
@@ -70,7 +71,7 @@ class PoseEstimator:
         self._pose: OneStagePose | TopDownPose
         if info.top_down:
             flip = info.flip_test if flip_test is None else flip_test
-            self._pose = TopDownPose(
+            self._pose = load_top_down(
                 model, weights=weights, detector=detector, detector_weights=detector_weights,
                 backend=backend, config=self.config, input_size=input_size, threads=threads,
                 top_down=TopDownConfig(flip_test=flip), precision=precision,
@@ -85,10 +86,20 @@ class PoseEstimator:
             raise ValueError(
                 f"{', '.join(given)} only apply to top-down models; {model} is a one-stage model"
             )
-        self._pose = OneStagePose(
+        self._pose = load_one_stage(
             model, weights=weights, backend=backend, config=self.config, threads=threads,
             precision=precision,
         )  # fmt: skip
+
+    def close(self) -> None:
+        """Release the backends (sessions, engines) now; idempotent."""
+        self._pose.close()
+
+    def __enter__(self) -> PoseEstimator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @property
     def backend_name(self) -> str:
@@ -148,7 +159,7 @@ class VideoPoseStream:
             ``"gpu"`` (see :func:`rtpose.video.open_source`).
         live: None decides from the source (cameras and stream URLs are live); True plays a file
             in real time, as a camera would deliver it.
-        track: assign track IDs (:class:`rtpose.pipeline.tracker.PoseTracker`).
+        track: assign track IDs (:class:`rtpose.track.tracker.PoseTracker`).
         smooth: One-Euro smoothing of the keypoints of each track (needs ``track``).
         detect_every: top-down only, with ``track``: run the detector every N frames of a source
             and crop the boxes predicted from the previous keypoints in between.
@@ -278,14 +289,16 @@ class VideoPoseStream:
         self.close()
 
     def close(self) -> None:
-        """Stop every stage thread, close the sources and free cached GPU memory."""
+        """Stop every stage thread, close the sources and the backends, and free cached GPU
+        memory."""
         if self._closed:
             return
         self._closed = True
         self._runner.close()
         self._close_sources()
+        self.estimator.close()
         if self._runner.gpu_device is not None:
-            from rtpose.pipeline.gpu import free_memory_pool
+            from rtpose.cuda.streams import free_memory_pool
 
             free_memory_pool()
 
@@ -320,7 +333,7 @@ def _decode_device(device: str, backend: str) -> str:
     """``device="auto"``: decode on the GPU only when the network runs there too."""
     if device != "auto":
         return device
-    from rtpose.engine.base import resolve_backend_name
+    from rtpose.backends.base import resolve_backend_name
 
     try:
         name = resolve_backend_name(backend)
@@ -343,13 +356,13 @@ def _on_gpu(source: FrameSource) -> bool:
 def _followers(track, smooth, tracker, smoothing, skeleton: str) -> Followers:
     make_tracker = make_smoother = None
     if track:
-        from rtpose.pipeline.tracker import PoseTracker
+        from rtpose.track.tracker import PoseTracker
 
         def make_tracker():
             return PoseTracker(tracker, skeleton=skeleton)
 
     if smooth:
-        from rtpose.pipeline.smoothing import KeypointSmoother
+        from rtpose.track.smoothing import KeypointSmoother
 
         def make_smoother():
             return KeypointSmoother(smoothing)

@@ -218,15 +218,16 @@ def _dali_installed() -> bool:
 
 
 def _gpu_available() -> bool:
-    """A CUDA GPU that DALI can decode into and cupy can hold the frames of."""
-    if importlib.util.find_spec("cupy") is None:
-        return False
-    import cupy
+    """A CUDA GPU that DALI can decode into and cupy can hold the frames of: the one GPU probe
+    (:func:`rtpose.cuda.probe.gpu_status`) finds a device, and cupy is importable, since DALI
+    frames are handed on as cupy arrays (checked without importing cupy)."""
+    from rtpose.cuda import probe
 
     try:
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except cupy.cuda.runtime.CUDARuntimeError:
-        return False
+        has_cupy = importlib.util.find_spec("cupy") is not None
+    except (ImportError, ValueError):
+        has_cupy = False
+    return has_cupy and probe.gpu_status().available
 
 
 def _require_gpu_decoding(path: str) -> None:

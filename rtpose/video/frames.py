@@ -65,7 +65,7 @@ class Frame:
         frames, a channel swap for RGB ones; the BGR host image itself otherwise)."""
         img = self.image
         if self.on_gpu:
-            from rtpose.ops._device import to_host
+            from rtpose.cuda.arrays import to_host
 
             img = to_host(img)
         if self.channel_order == "rgb":
@@ -74,7 +74,7 @@ class Frame:
 
 
 def _is_gpu_array(obj: object) -> bool:
-    from rtpose.ops._device import is_device_array
+    from rtpose.cuda.arrays import is_device_array
 
     return is_device_array(obj)
 

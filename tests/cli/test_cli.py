@@ -88,6 +88,22 @@ def test_unknown_model_is_one_line(sample_video):
     assert result.stderr.strip().splitlines()[-1].startswith("rtpose: error: unknown model 'nope'")
 
 
+def test_engine_load_failure_is_one_line(monkeypatch, capsys):
+    """An engine that cannot be loaded at run time (InferenceError) is an expected failure."""
+    from rtpose.cli import main as cli_main
+    from rtpose.errors import InferenceError
+
+    def refuse(args):
+        raise InferenceError("engine e.engine built by TensorRT 10.12 for SM80; rebuild it")
+
+    monkeypatch.setattr(cli_main, "cmd_run", refuse)
+    assert main(["run", "in.mp4"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "rtpose: error: engine e.engine built by TensorRT 10.12 for SM80; rebuild it"
+    ]
+
+
 def test_help_lists_the_top_down_options():
     out = _run("run", "--help")
     for option in ("--weights", "--detector", "--flip-test", "--no-flip-test", "rsn18"):

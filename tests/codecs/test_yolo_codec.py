@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtpose.codecs.yolo import box_iou_one_to_many, decode_yolo_pose, nms
+from rtpose.codecs.yolo import decode_yolo_pose, nms
+from rtpose.geometry import box_iou
 
 
 def _brute_force_nms(boxes, scores, thr):
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     keep = []
     for i in order:
-        if all(box_iou_one_to_many(boxes[j], boxes[i : i + 1])[0] <= thr for j in keep):
+        if all(box_iou(boxes[j : j + 1], boxes[i : i + 1])[0, 0] <= thr for j in keep):
             keep.append(i)
     return keep
 
@@ -32,7 +33,7 @@ def test_nms_matches_brute_force(seed):
 def test_iou_values():
     box = np.array([0.0, 0.0, 10.0, 10.0])
     others = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 0, 0]], float)
-    np.testing.assert_allclose(box_iou_one_to_many(box, others), [1.0, 50 / 150, 0.0, 0.0])
+    np.testing.assert_allclose(box_iou(box[None], others)[0], [1.0, 50 / 150, 0.0, 0.0])
 
 
 def _preds(cx, cy, w, h, score, kpt_value=1.0, k=17):

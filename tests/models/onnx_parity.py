@@ -13,7 +13,7 @@ def assert_onnx_matches_torch(module, path, num_keypoints: int, shapes=SHAPES) -
     """Export ``module`` with dynamic batch/size; ONNX Runtime equals torch (rel. 1e-4) at each
     input shape and the heatmaps are a quarter of the input size."""
     ort = pytest.importorskip("onnxruntime")
-    from rtpose.export.onnx import export_onnx
+    from rtpose.deploy.onnx import export_onnx
 
     path = export_onnx(module, path, sample_shape=shapes[0], output_axes={2: "h", 3: "w"})
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

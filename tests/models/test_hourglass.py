@@ -151,7 +151,7 @@ def test_basic_block_is_post_activation_with_projection_shortcut():
 @pytest.mark.slow
 def test_hourglass52_onnx_matches_torch(tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    from rtpose.export.onnx import export_onnx
+    from rtpose.deploy.onnx import export_onnx
 
     torch.manual_seed(0)
     model = HourglassNet(num_stacks=1, num_keypoints=17).eval()

@@ -300,7 +300,7 @@ def test_onnx_export_dynamic_batch_and_size_matches_torch(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
     np = pytest.importorskip("numpy")
-    from rtpose.export.onnx import export_onnx
+    from rtpose.deploy.onnx import export_onnx
 
     torch.set_num_threads(1)
     net = RSN(2, use_prm=True).eval()  # every layer kind: RSB split, skips, cross_conv, PRM

@@ -95,7 +95,7 @@ def test_box_decoding_matches_dfl_formula(model):
 
 def test_onnx_export_dynamic_batch_and_size_matches_torch(model, tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    from rtpose.export.onnx import export_onnx
+    from rtpose.deploy.onnx import export_onnx
 
     path = export_onnx(model, tmp_path / "y.onnx", sample_shape=(1, 3, 640, 640),
                        output_axes={2: "anchors"})  # fmt: skip

@@ -85,3 +85,25 @@ def test_entry_validation():
         Normalisation((0, 0, 0), (1, 0, 1))
     with pytest.raises(ValueError, match="channel_order"):
         Normalisation((0, 0, 0), (1, 1, 1), "rgba")
+
+
+def test_flip_shift_has_one_definition_the_zoo_entry():
+    """The Newell hourglass flips without the one-pixel shift: the codec's decode spec (what
+    the top-down path reads) says what the zoo entry says, for every entry."""
+    for name in list_models(top_down=True):
+        info = get_model_info(name)
+        spec = info.codec.build(info.input_size, info.heatmap_size).decode_spec
+        default = info.codec.kind in ("msra", "dark")
+        assert spec.flip_shift == (default if info.codec.flip_shift is None else info.codec.flip_shift)
+    newell = get_model_info("hourglass-8")
+    assert newell.codec.build(newell.input_size, newell.heatmap_size).decode_spec.flip_shift is False
+    with pytest.raises(ValueError, match="flip_shift=True does not apply"):
+        CodecSpec("megvii", kernel_sizes=(5,), decode_kernel=5, flip_shift=True)
+
+
+def test_yolo_entries_carry_their_unit_rgb_normalisation():
+    """YOLO11-pose takes RGB in [0, 1] (x / 255), not ImageNet mean/std."""
+    from rtpose.models.zoo import UNIT_RGB
+
+    for name in list_models(top_down=False):
+        assert get_model_info(name).normalisation == UNIT_RGB

@@ -15,10 +15,13 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 import pytest
+from gpu_support import HostCudaArray, upload
 from native_ext import native_module, require_native
 
-from rtpose.ops import affine
-from rtpose.ops._native import NativeLoader
+from rtpose._native import NativeLoader
+from rtpose.cuda import arrays
+from rtpose.cuda.arrays import DeviceArray
+from rtpose.ops import affine, box_to_affine
 from rtpose.ops.affine import affine_warp, affine_warp_reference
 
 IMAGENET = ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))  # RGB mean, std in pixel units
@@ -533,12 +536,13 @@ def test_native_binding_rejects_bad_frame_index():
 
 
 def test_gpu_arrays_without_a_gpu_fail_clearly(monkeypatch):
-    """A CUDA array on a machine where the GPU path cannot run: a clear error, no crash."""
+    """A CUDA array on a machine where the GPU path cannot run: a clear error, no crash. (The
+    GPU probe is told there is no GPU, so this runs on GPU machines too.)"""
+    from rtpose.cuda import probe
     from rtpose.errors import BackendUnavailableError
-    from rtpose.ops import _device
 
-    if _device.gpu_available():
-        pytest.skip("this machine has a usable GPU")
+    no_gpu = probe.GpuStatus(available=False, reason="no NVIDIA driver (test)")
+    monkeypatch.setattr(probe, "gpu_status", lambda *, device=0: no_gpu)
 
     class FakeCudaArray:
         __cuda_array_interface__ = {  # noqa: RUF012
@@ -547,6 +551,45 @@ def test_gpu_arrays_without_a_gpu_fail_clearly(monkeypatch):
 
     with pytest.raises(BackendUnavailableError, match=r"^affine_warp: got a GPU array, but "):
         affine_warp(FakeCudaArray(), np.eye(2, 3), (4, 4))
+
+
+# --- GPU path, checked on the CPU with the emulated GPU (tests/gpu_support.py) -----------------
+
+
+def test_gpu_path_multi_frame_device_index_matrices_and_out(emulated_gpu):
+    _multi_frame_device_index_matrices_and_out()
+    name, args = emulated_gpu.launches[0]
+    assert name == "affine_warp" and len(args[0]) == 2  # both frames in one launch
+
+
+def test_gpu_path_frame_batch_views_and_stream(emulated_gpu):
+    rng = np.random.default_rng(34)
+    batch = np.stack([_frame(rng, 40, 50) for _ in range(3)])[:, 5:35, ::-1]  # (F, H, W, 3) view
+    maps = _random_maps(rng, (30, 50), (8, 6), 4)
+    index = np.array([2, 0, 1, 2], np.int32)
+    kw = dict(mean=IMAGENET[0], std=IMAGENET[1], dtype="float16")
+    got = affine_warp(HostCudaArray(batch), maps, (8, 6), frame_index=index, stream=5, **kw)
+    assert got.stream == 5
+    want = affine_warp(list(batch), maps, (8, 6), frame_index=index, **kw)
+    np.testing.assert_array_equal(got.get(), want)
+    ((_, args),) = emulated_gpu.launches
+    assert [f[3:] for f in args[0]] == [batch.strides[1:]] * 3 and args[-1] == 5
+
+
+def test_gpu_path_validates_before_launch(emulated_gpu):
+    frame = HostCudaArray(np.zeros((10, 12, 3), np.uint8))
+    with pytest.raises(TypeError, match=r"affine_warp: frames must be uint8"):
+        affine_warp(HostCudaArray(np.zeros((10, 12, 3), np.float32)), np.eye(2, 3), (4, 4))
+    with pytest.raises(ValueError, match=r"matrices\[0\] is not invertible"):
+        affine_warp(frame, np.zeros((2, 3)), (4, 4))
+    with pytest.raises(ValueError, match=r"GPU frame_index must be C-contiguous int32"):
+        affine_warp([frame, frame], np.eye(2, 3), (4, 4),
+                    frame_index=HostCudaArray(np.zeros(1, np.int64)))  # fmt: skip
+    with pytest.raises(ValueError, match=r"out must be a C-contiguous float32 GPU array"):
+        affine_warp(
+            frame, np.eye(2, 3), (4, 4), out=HostCudaArray(np.zeros((1, 3, 4, 5), np.float32))
+        )
+    assert emulated_gpu.launches == []
 
 
 # --- CUDA (marker gpu: skipped without a GPU) ----------------------------------------------------
@@ -568,54 +611,48 @@ def _gpu_warp_case(rng, n=16):
 @pytest.mark.parametrize("channel_order", ["rgb", "bgr"])
 def test_gpu_matches_cpu_bitwise(dtype, channel_order):
     """CUDA and C++ share the per-pixel code (affine_warp_math.h) and avoid FMA contraction."""
-    from rtpose.ops import _device
-
     rng = np.random.default_rng(30)
     frame, maps = _gpu_warp_case(rng)
     kw = dict(mean=IMAGENET[0], std=IMAGENET[1], channel_order=channel_order,
               border_value=114.0, dtype=dtype)  # fmt: skip
     cpu = affine_warp(frame, maps, (64, 48), **kw)
-    gpu = affine_warp(_device.upload(frame, device=0, stream=0), maps, (64, 48), **kw)
-    assert isinstance(gpu, _device.DeviceArray) and gpu.dtype == np.dtype(dtype)
+    gpu = affine_warp(upload(frame), maps, (64, 48), **kw)
+    assert isinstance(gpu, DeviceArray) and gpu.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(gpu.get(), cpu)
 
 
 @pytest.mark.gpu
 def test_gpu_multi_frame_device_index_matrices_and_out():
-    from rtpose.ops import _device, box_to_affine
+    _multi_frame_device_index_matrices_and_out()
 
+
+def _multi_frame_device_index_matrices_and_out():
     rng = np.random.default_rng(31)
     frames = [_frame(rng, 120, 160), _frame(rng, 90, 70)]
     boxes = np.array([[10, 20, 60, 100], [5, 5, 50, 80], [30, 10, 150, 110.0]])
     index = np.array([0, 1, 0], np.int32)
-    cpu = affine_warp(frames, box_to_affine(boxes, (64, 48)).forward, (64, 48), frame_index=index)
-    dev_frames = [_device.upload(f, device=0, stream=0) for f in frames]
-    dev_maps = box_to_affine(_device.upload(boxes, device=0, stream=0), (64, 48)).forward
-    out = _device.empty((3, 3, 64, 48), np.float32, device=0, stream=0)
-    got = affine_warp(
-        dev_frames, dev_maps, (64, 48), frame_index=_device.upload(index, device=0, stream=0),
-        out=out,
-    )  # fmt: skip
+    maps = box_to_affine(boxes, (64, 48)).forward
+    cpu = affine_warp(frames, maps, (64, 48), frame_index=index)
+    dev_frames = [upload(f) for f in frames]
+    out = arrays.empty((3, 3, 64, 48), np.float32, device=0, stream=0)
+    got = affine_warp(dev_frames, upload(maps), (64, 48), frame_index=upload(index), out=out)
     assert got is out
     np.testing.assert_array_equal(out.get(), cpu)
     # float32 device matrices and a host frame_index.
-    maps32 = box_to_affine(boxes, (64, 48)).forward.astype(np.float32)
-    got32 = affine_warp(dev_frames, _device.upload(maps32, device=0, stream=0), (64, 48),
-                        frame_index=index)  # fmt: skip
+    maps32 = maps.astype(np.float32)
+    got32 = affine_warp(dev_frames, upload(maps32), (64, 48), frame_index=index)
     np.testing.assert_array_equal(got32.get(), affine_warp(frames, maps32, (64, 48),
                                                            frame_index=index))  # fmt: skip
 
 
 @pytest.mark.gpu
 def test_gpu_edge_cases():
-    from rtpose.ops import _device
-
     rng = np.random.default_rng(32)
-    frame = _device.upload(_frame(rng, 50, 60), device=0, stream=0)
+    frame = upload(_frame(rng, 50, 60))
     empty = affine_warp(frame, np.zeros((0, 2, 3)), (8, 8))
     assert empty.shape == (0, 3, 8, 8)
     # A singular map on the device cannot raise: its crop is the border value.
-    singular = _device.upload(np.zeros((1, 2, 3)), device=0, stream=0)
+    singular = upload(np.zeros((1, 2, 3)))
     filled = affine_warp(frame, singular, (4, 5), mean=(1, 2, 3), std=(2, 2, 2), border_value=9)
     np.testing.assert_array_equal(filled.get()[0, :, 0, 0], [(9 - 1) / 2, (9 - 2) / 2, (9 - 3) / 2])
     with pytest.raises(ValueError, match=r"matrices\[0\] is not invertible"):
@@ -623,8 +660,8 @@ def test_gpu_edge_cases():
 
 
 @pytest.mark.gpu
-def test_gpu_strided_frames_and_interop():
-    cp = pytest.importorskip("cupy")
+def test_gpu_strided_frames_and_interop(cupy):
+    cp = cupy
     rng = np.random.default_rng(33)
     host = _frame(rng, 200, 260)
     maps = _random_maps(rng, (100, 130), (32, 24), 6)

@@ -1,17 +1,12 @@
-"""rtpose.ops.box_affine: MMPose's top-down box -> crop geometry, C++ against numpy."""
+"""rtpose.ops.box_affine: MMPose's top-down box -> crop geometry (numpy only)."""
 
 from __future__ import annotations
 
-import importlib
-import logging
-
 import numpy as np
 import pytest
-from native_ext import require_native
+from gpu_support import HostCudaArray
 
-from rtpose.ops import box_affine
-from rtpose.ops._native import NativeLoader
-from rtpose.ops.box_affine import box_to_affine, box_to_affine_reference
+from rtpose.ops.box_affine import box_to_affine
 
 
 def _boxes(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -33,16 +28,6 @@ def _mmpose_inverse(boxes: np.ndarray, input_hw, padding: float) -> np.ndarray:
     inv[:, 1, 1] = scale[:, 1] / input_hw[0]
     inv[:, :, 2] = center - 0.5 * scale
     return inv
-
-
-def test_native_equals_reference_bitwise():
-    require_native()
-    boxes = _boxes(np.random.default_rng(0), 500)
-    for size, padding in [((256, 192), 1.25), ((256, 256), 1.0), ((384, 288), 1.5)]:
-        got = box_to_affine(boxes, size, padding=padding)
-        ref = box_to_affine_reference(boxes, size, padding=padding)
-        np.testing.assert_array_equal(got.forward, ref.forward)
-        np.testing.assert_array_equal(got.inverse, ref.inverse)
 
 
 def test_matches_mmpose_geometry():
@@ -96,7 +81,6 @@ def test_single_box_int_input_and_tiny_boxes():
         (dict(padding="big"), TypeError, r"padding must be a number"),
         (dict(input_size=(256,)), ValueError, r"input_size must be a pair of integers"),
         (dict(input_size=(0, 192)), ValueError, r"input_size must be \(height, width\) >= 1"),
-        (dict(stream=1), ValueError, r"stream is only for GPU boxes"),
     ],
 )  # fmt: skip
 def test_rejects_bad_arguments(kwargs, error, match):
@@ -105,44 +89,6 @@ def test_rejects_bad_arguments(kwargs, error, match):
         box_to_affine(args.pop("boxes"), args.pop("input_size"), **args)
 
 
-def test_native_binding_validates():
-    require_native()
-    native = importlib.import_module("rtpose._C")
-    with pytest.raises(TypeError, match=r"boxes must be float32 or float64 of shape \(N, 4\)"):
-        native.box_to_affine(np.zeros((2, 4), np.int32), 256, 192, 1.25)
-    with pytest.raises(ValueError, match=r"padding must be positive"):
-        native.box_to_affine(np.zeros((2, 4)), 256, 192, -1.0)
-
-
-def test_fallback_warns_once(monkeypatch, caplog):
-    monkeypatch.setattr(
-        box_affine, "_native", NativeLoader("box_to_affine", box_affine.logger, force_missing=True)
-    )
-    boxes = _boxes(np.random.default_rng(3), 5)
-    with caplog.at_level(logging.WARNING, logger="rtpose.ops.box_affine"):
-        got = box_to_affine(boxes, (256, 192))
-        box_to_affine(boxes, (256, 192))
-    assert sum("numpy reference" in r.getMessage() for r in caplog.records) == 1
-    np.testing.assert_array_equal(got.inverse, box_to_affine_reference(boxes, (256, 192)).inverse)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_gpu_matches_cpu_bitwise(dtype):
-    from rtpose.ops import _device
-
-    boxes = _boxes(np.random.default_rng(4), 300).astype(dtype)
-    cpu = box_to_affine(boxes, (256, 192))
-    gpu = box_to_affine(_device.upload(boxes, device=0, stream=0), (256, 192))
-    np.testing.assert_array_equal(gpu.forward.get(), cpu.forward)
-    np.testing.assert_array_equal(gpu.inverse.get(), cpu.inverse)
-
-
-@pytest.mark.gpu
-def test_gpu_strided_rows_and_empty():
-    cp = pytest.importorskip("cupy")
-    table = np.concatenate([_boxes(np.random.default_rng(5), 40), np.ones((40, 2))], axis=1)
-    gpu = box_to_affine(cp.asarray(table.astype(np.float32))[:, :4], (256, 192))  # rows 6 apart
-    cpu = box_to_affine(table[:, :4].astype(np.float32), (256, 192))
-    np.testing.assert_array_equal(cp.asarray(gpu.inverse).get(), cpu.inverse)
-    assert box_to_affine(cp.zeros((0, 4)), (256, 192)).forward.shape == (0, 2, 3)
+def test_refuses_gpu_boxes():
+    with pytest.raises(TypeError, match=r"^box_to_affine: boxes must be a host array"):
+        box_to_affine(HostCudaArray(np.zeros((2, 4))), (256, 192))

@@ -6,17 +6,17 @@ result in the input dtype, so results are compared bit for bit (no tolerance).
 
 from __future__ import annotations
 
-import ctypes
 import logging
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from gpu_support import HostCudaArray, upload, upload_view
 from native_ext import require_native
 
-from rtpose.ops import _device as real_device
+from rtpose._native import NativeLoader
+from rtpose.cuda import arrays
+from rtpose.cuda.arrays import DeviceArray
 from rtpose.ops import flip as flip_merge_module
-from rtpose.ops._native import NativeLoader
 from rtpose.ops.flip import flip_merge, flip_merge_reference
 from rtpose.skeletons import COCO17
 
@@ -329,175 +329,73 @@ def test_direct_call_with_unaligned_strides_raises():
     _assert_bitwise(flip_merge(raw, GOOD, [0, 2, 1]), flip_merge_reference(GOOD, GOOD, [0, 2, 1]))
 
 
-# --- GPU path, checked on the CPU with a stand-in for rtpose.ops._device -----------------------
+# --- GPU path, checked on the CPU with the emulated GPU (tests/gpu_support.py) -----------------
 
 
-def _host_view(ptr: int, shape, strides, dtype) -> np.ndarray:
-    """A numpy view of host memory from a pointer and strides in elements."""
-    dtype = np.dtype(dtype)
-    lo = sum(min(0, (s - 1) * st) for s, st in zip(shape, strides) if s > 0)
-    hi = sum(max(0, (s - 1) * st) for s, st in zip(shape, strides) if s > 0)
-    buffer = (ctypes.c_char * ((hi - lo + 1) * dtype.itemsize)).from_address(
-        ptr + lo * dtype.itemsize
-    )
-    base = np.frombuffer(buffer, dtype)[-lo:]
-    return np.lib.stride_tricks.as_strided(base, shape, [st * dtype.itemsize for st in strides])
-
-
-class _FakeDeviceArray:
-    """Host memory posing as a CUDA array: the launchers receive its real address."""
-
-    def __init__(self, host: np.ndarray) -> None:
-        self.host = host
-        self.ptr = host.ctypes.data
-        self.shape, self.dtype = host.shape, host.dtype
-
-
-class _FakeCuda:
-    """rtpose._C.cuda's flip_merge, run by the CPU kernel on the memory the pointers name."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple] = []
-
-    def flip_merge(self, a, sa, b, sb, code, shape, index, shift, out, device, stream):
-        self.calls.append((sa, sb, code, shape, shift, device, stream))
-        dtype = np.float16 if code == 1 else np.float32
-        k = shape[1]
-        _native_merge(
-            _host_view(a, shape, sa, dtype),
-            _host_view(b, shape, sb, dtype),
-            _host_view(index, (k,), (1,), np.int32).copy(),
-            shift=shift,
-            out=_host_view(out, shape, _row_major(shape), dtype),
-        )
-
-
-def _row_major(shape):
-    strides, step = [], 1
-    for size in reversed(shape):
-        strides.append(step)
-        step *= size
-    return tuple(reversed(strides))
-
-
-@pytest.fixture
-def fake_gpu(monkeypatch) -> _FakeCuda:
-    require_native()
-    cuda = _FakeCuda()
-
-    def view(obj, *, op, name, stream=0):
-        if not isinstance(obj, _FakeDeviceArray):
-            raise TypeError(f"{op}: {name} must be a CUDA array, got {type(obj).__name__}")
-        h = obj.host
-        strides = tuple(s // h.itemsize for s in h.strides)
-        return SimpleNamespace(
-            ptr=obj.ptr, shape=h.shape, strides=strides, dtype=h.dtype, device=0, owner=obj
-        )
-
-    def check_out(out, *, op, name, shape, dtype, device, stream=0):
-        v = view(out, op=op, name=name)
-        if v.shape != tuple(shape) or v.dtype != dtype or not out.host.flags.c_contiguous:
-            raise ValueError(f"{op}: {name} must be ... got {v.dtype} {v.shape}")
-        return v
-
-    fake = SimpleNamespace(
-        is_device_array=lambda obj: isinstance(obj, _FakeDeviceArray),
-        device_view=view,
-        stream_handle=lambda stream: 0 if stream is None else int(stream),
-        cuda_ops=lambda op: cuda,
-        empty=lambda shape, dtype, *, device, stream: _FakeDeviceArray(np.empty(shape, dtype)),
-        upload=lambda a, *, device, stream: _FakeDeviceArray(np.ascontiguousarray(a).copy()),
-        check_out=check_out,
-        same_device=real_device.same_device,
-    )
-    monkeypatch.setattr(flip_merge_module, "_device", fake)
-    return cuda
+def _launch_args(emulated_gpu):
+    """(a_strides, b_strides, dtype_code, shape, shift, device, stream) of the last launch."""
+    name, (_, sa, _, sb, code, shape, _, shift, _, device, stream) = emulated_gpu.launches[-1]
+    assert name == "flip_merge"
+    return sa, sb, code, shape, shift, device, stream
 
 
 @pytest.mark.parametrize("shift", [False, True], ids=["no_shift", "shift"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
-def test_gpu_path_passes_pointers_strides_and_index(fake_gpu, dtype, shift):
+def test_gpu_path_passes_pointers_strides_and_index(emulated_gpu, dtype, shift):
     batch = _maps(np.random.default_rng(11), (6, 17, 10, 8), dtype)
     a, b = batch[:3, :, ::-1, ::2], batch[3:, :, :, ::2]  # negative and step strides
-    got = flip_merge(_FakeDeviceArray(a), _FakeDeviceArray(b), FLIP17, shift=shift, stream=7)
-    assert isinstance(got, _FakeDeviceArray)
-    _assert_bitwise(got.host, flip_merge_reference(a, b, FLIP17, shift=shift))
-    (sa, sb, code, shape, shift_arg, device, stream) = fake_gpu.calls[-1]
+    got = flip_merge(HostCudaArray(a), HostCudaArray(b), FLIP17, shift=shift, stream=7)
+    assert isinstance(got, DeviceArray) and got.stream == 7
+    _assert_bitwise(got.get(), flip_merge_reference(a, b, FLIP17, shift=shift))
+    (sa, sb, code, shape, shift_arg, device, stream) = _launch_args(emulated_gpu)
     item = np.dtype(dtype).itemsize
     assert sa == tuple(s // item for s in a.strides) and sb == tuple(s // item for s in b.strides)
     assert code == (1 if dtype == np.float16 else 0)
     assert (shape, shift_arg, device, stream) == ((3, 17, 10, 4), shift, 0, 7)
 
 
-def test_gpu_path_three_dimensional_and_out(fake_gpu):
+def test_gpu_path_three_dimensional_and_out(emulated_gpu):
     rng = np.random.default_rng(12)
     a, b = _maps(rng, (17, 6, 5)), _maps(rng, (17, 6, 5))
-    out = _FakeDeviceArray(np.empty((17, 6, 5), np.float32))
-    assert flip_merge(_FakeDeviceArray(a), _FakeDeviceArray(b), FLIP17, out=out) is out
+    out = HostCudaArray(np.empty((17, 6, 5), np.float32))
+    assert flip_merge(HostCudaArray(a), HostCudaArray(b), FLIP17, out=out) is out
     _assert_bitwise(out.host, flip_merge_reference(a, b, FLIP17))
-    sa, _, _, shape, *_ = fake_gpu.calls[-1]
+    sa, _, _, shape, *_ = _launch_args(emulated_gpu)
     assert shape == (1, 17, 6, 5) and sa == (0, 30, 5, 1)
 
 
-def test_gpu_path_device_flip_indices(fake_gpu):
+def test_gpu_path_device_flip_indices(emulated_gpu):
     rng = np.random.default_rng(13)
     a, b = _maps(rng, (2, 17, 6, 5)), _maps(rng, (2, 17, 6, 5))
-    index = _FakeDeviceArray(FLIP17.astype(np.int32))
-    got = flip_merge(_FakeDeviceArray(a), _FakeDeviceArray(b), index)
-    _assert_bitwise(got.host, flip_merge_reference(a, b, FLIP17))
+    index = HostCudaArray(FLIP17.astype(np.int32))
+    got = flip_merge(HostCudaArray(a), HostCudaArray(b), index)
+    _assert_bitwise(got.get(), flip_merge_reference(a, b, FLIP17))
     with pytest.raises(ValueError, match=r"flip_indices on the GPU must be a contiguous int32"):
-        flip_merge(_FakeDeviceArray(a), _FakeDeviceArray(b), _FakeDeviceArray(FLIP17))
+        flip_merge(HostCudaArray(a), HostCudaArray(b), HostCudaArray(FLIP17))
 
 
-def test_gpu_path_validates_before_launch(fake_gpu):
-    a = _FakeDeviceArray(np.zeros((2, 3, 4, 5), np.float32))
+def test_gpu_path_validates_before_launch(emulated_gpu):
+    a = HostCudaArray(np.zeros((2, 3, 4, 5), np.float32))
     with pytest.raises(TypeError, match=r"flip_merge: flipped must be a GPU array like heatmaps"):
         flip_merge(a, GOOD, [0, 2, 1])
     with pytest.raises(TypeError, match=r"flip_merge: flipped must have the dtype of heatmaps"):
-        flip_merge(a, _FakeDeviceArray(GOOD.astype(np.float16)), [0, 2, 1])
+        flip_merge(a, HostCudaArray(GOOD.astype(np.float16)), [0, 2, 1])
     with pytest.raises(ValueError, match=r"flip_merge: flipped must have the shape of heatmaps"):
-        flip_merge(a, _FakeDeviceArray(GOOD[:1]), [0, 2, 1])
+        flip_merge(a, HostCudaArray(GOOD[:1]), [0, 2, 1])
     with pytest.raises(ValueError, match=r"got 1 twice"):
         flip_merge(a, a, [1, 2, 1])
     with pytest.raises(TypeError, match=r"flip_merge: flipped must be on the host like heatmaps"):
         flip_merge(GOOD, a, [0, 2, 1])
-    assert fake_gpu.calls == []
+    assert emulated_gpu.launches == []
 
 
-def test_gpu_path_empty_batch_launches_nothing(fake_gpu):
-    a = _FakeDeviceArray(np.zeros((0, 17, 4, 5), np.float16))
+def test_gpu_path_empty_batch_launches_nothing(emulated_gpu):
+    a = HostCudaArray(np.zeros((0, 17, 4, 5), np.float16))
     got = flip_merge(a, a, FLIP17)
-    assert got.shape == (0, 17, 4, 5) and fake_gpu.calls == []
+    assert got.shape == (0, 17, 4, 5) and emulated_gpu.launches == []
 
 
 # --- CUDA (run on a GPU machine) ---------------------------------------------------------------
-
-
-def _device_module():
-    from rtpose.ops import _device
-
-    return _device
-
-
-def _upload_view(view: np.ndarray, base: np.ndarray):
-    """A CUDA array with the strides of ``view`` (a view of the C-contiguous ``base``)."""
-    _device = _device_module()
-    whole = _device.upload(base, device=0, stream=0)
-    offset = view.ctypes.data - base.ctypes.data
-
-    class StridedView:
-        def __init__(self) -> None:
-            self.owner = whole  # keeps the device memory alive
-            self.__cuda_array_interface__ = {
-                "shape": view.shape,
-                "typestr": view.dtype.str,
-                "data": (whole.ptr + offset, False),
-                "strides": view.strides,
-                "version": 3,
-                "stream": 1,
-            }
-
-    return StridedView()
 
 
 @pytest.mark.gpu
@@ -507,7 +405,7 @@ def test_cuda_matches_cpu_bitwise(dtype, shift):
     batch = _maps(np.random.default_rng(20), (16, 17, 64, 48), dtype) * 4
     a, b = batch[:8], batch[8:]
     want = _native_merge(a, b, FLIP17, shift=shift)
-    got = flip_merge(_upload_view(a, batch), _upload_view(b, batch), FLIP17, shift=shift)
+    got = flip_merge(upload_view(a, batch), upload_view(b, batch), FLIP17, shift=shift)
     _assert_bitwise(got.get(), want)
 
 
@@ -516,23 +414,21 @@ def test_cuda_matches_cpu_bitwise(dtype, shift):
 def test_cuda_strided_views(view):
     batch = _maps(np.random.default_rng(21), (6, 17, 24, 18), np.float16)
     a, b = VIEWS[view](batch)
-    got = flip_merge(_upload_view(a, batch), _upload_view(b, batch), FLIP17, shift=True)
+    got = flip_merge(upload_view(a, batch), upload_view(b, batch), FLIP17, shift=True)
     _assert_bitwise(got.get(), _native_merge(a, b, FLIP17, shift=True))
 
 
 @pytest.mark.gpu
 def test_cuda_out_and_device_indices():
-    _device = _device_module()
     rng = np.random.default_rng(22)
     a, b = _maps(rng, (3, 17, 16, 12)), _maps(rng, (3, 17, 16, 12))
-    da, db = _device.upload(a, device=0, stream=0), _device.upload(b, device=0, stream=0)
-    out = _device.empty(a.shape, np.float32, device=0, stream=0)
-    index = _device.upload(FLIP17.astype(np.int32), device=0, stream=0)
+    da, db = upload(a), upload(b)
+    out = arrays.empty(a.shape, np.float32, device=0, stream=0)
+    index = upload(FLIP17.astype(np.int32))
     assert flip_merge(da, db, index, shift=True, out=out) is out
     _assert_bitwise(out.get(), _native_merge(a, b, FLIP17, shift=True))
     # (K, H, W) and an empty batch.
-    a0, b0 = _device.upload(a[0], device=0, stream=0), _device.upload(b[0], device=0, stream=0)
-    got = flip_merge(a0, b0, FLIP17)
+    got = flip_merge(upload(a[0]), upload(b[0]), FLIP17)
     _assert_bitwise(got.get(), _native_merge(a[:1], b[:1], FLIP17)[0])
-    empty = _device.upload(np.zeros((0, 17, 4, 4), np.float32), device=0, stream=0)
+    empty = upload(np.zeros((0, 17, 4, 4), np.float32))
     assert flip_merge(empty, empty, FLIP17).get().shape == (0, 17, 4, 4)

@@ -21,10 +21,12 @@ import logging
 import cv2
 import numpy as np
 import pytest
+from gpu_support import HostCudaArray, upload
 from native_ext import require_native
 
+from rtpose._native import NativeLoader
+from rtpose.cuda import arrays
 from rtpose.ops import heatmap_decode
-from rtpose.ops._native import NativeLoader
 from rtpose.ops.heatmap_decode import (
     decode_heatmaps,
     decode_heatmaps_reference,
@@ -34,18 +36,6 @@ from rtpose.ops.heatmap_decode import (
 MODES = ("argmax", "quarter", "megvii", "dark")
 CODES = {"argmax": 0, "quarter": 1, "megvii": 2, "dark": 3}
 ATOL, RTOL = 1e-5, 1e-6  # see the module docstring
-
-
-def _gpu_available() -> bool:
-    try:
-        from rtpose.ops import _device
-    except ImportError:
-        return False
-    return _device.gpu_available()
-
-
-gpu = pytest.mark.gpu
-needs_gpu = pytest.mark.skipif(not _gpu_available(), reason="needs a CUDA GPU and rtpose._C.cuda")
 
 
 def _native_decode(heatmaps, transforms=None, **options):
@@ -550,17 +540,52 @@ def test_cuda_binding_rejects_bad_arguments_before_launching():
             native.cuda.decode_heatmaps(**{**good, **change})
 
 
+# --- GPU path, checked on the CPU with the emulated GPU (tests/gpu_support.py) -----------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gpu_path_matches_cpu(emulated_gpu, mode):
+    rng = np.random.default_rng([23, MODES.index(mode)])
+    batch = _random_batch(rng, n=4, k=5).astype(np.float16)
+    hm = batch[:, ::2, ::-1]  # channel step and a negative stride
+    t = _random_transforms(rng, len(hm))
+    options = {"mode": mode, "input_size": (256, 192)}
+    got = decode_heatmaps(HostCudaArray(hm), t, stream=3, **options)
+    assert got.stream == 3
+    np.testing.assert_array_equal(got.get(), decode_heatmaps(hm, t, **options))
+    name, args = emulated_gpu.launches[-1]
+    assert name == "decode_heatmaps" and args[3] == tuple(s // 2 for s in hm.strides)
+
+
+def test_gpu_path_out_device_transforms_and_single_map(emulated_gpu):
+    rng = np.random.default_rng(24)
+    hm = _random_batch(rng, n=3, k=5)
+    t = _random_transforms(rng, 3)
+    out = HostCudaArray(np.empty((3, 5, 3), np.float32))
+    got = decode_heatmaps(HostCudaArray(hm), HostCudaArray(t), mode="dark", out=out)
+    assert got is out
+    np.testing.assert_array_equal(out.host, decode_heatmaps(hm, t, mode="dark"))
+    single = decode_heatmaps(HostCudaArray(hm[0]), t[0], mode="quarter").get()
+    np.testing.assert_array_equal(single, decode_heatmaps(hm[0], t[0], mode="quarter"))
+    with pytest.raises(TypeError, match=r"device transforms must be C-contiguous float64"):
+        decode_heatmaps(HostCudaArray(hm), HostCudaArray(t.astype(np.float32)))
+    with pytest.raises(ValueError, match=r"not C-contiguous"):
+        decode_heatmaps(HostCudaArray(hm), HostCudaArray(np.asfortranarray(t)))
+
+
+def test_gpu_path_waits_for_the_producer_on_the_call_stream(emulated_gpu):
+    """A CUDA array written on another stream (CAI "stream") is read after that work: the
+    kernel's stream waits for the producer's (before, decode_heatmaps made the legacy default
+    stream wait instead, and its kernel could read the maps before they were written)."""
+    hm = _random_batch(np.random.default_rng(25), n=2, k=3)
+    decode_heatmaps(HostCudaArray(hm, stream=11), stream=9)
+    assert emulated_gpu.waits == [(11, 9, 0)]
+
+
 # --- GPU (CUDA vs the C++ CPU kernel) -----------------------------------------------------------
 
 
-def _upload(array: np.ndarray):
-    from rtpose.ops import _device
-
-    return _device.upload(np.ascontiguousarray(array), device=0, stream=0)
-
-
-@gpu
-@needs_gpu
+@pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 @pytest.mark.parametrize("mode", MODES)
 def test_cuda_matches_cpu(mode, dtype):
@@ -571,45 +596,41 @@ def test_cuda_matches_cpu(mode, dtype):
     kernels = (None, 1, 7, 31) if mode in ("megvii", "dark") else (None,)
     for k in kernels:
         options = {"mode": mode, "blur_kernel": k, "input_size": (256, 192)}
-        gpu_result = decode_heatmaps(_upload(hm), t, **options).get()
+        gpu_result = decode_heatmaps(upload(hm), t, **options).get()
         _assert_same(gpu_result, _native_decode(hm, t, **options))
-    peaks = decode_heatmaps(_upload(hm), mode="argmax").get()
+    peaks = decode_heatmaps(upload(hm), mode="argmax").get()
     np.testing.assert_array_equal(peaks, _native_decode(hm, mode="argmax"))
 
 
-@gpu
-@needs_gpu
+@pytest.mark.gpu
 def test_cuda_out_device_transforms_and_shapes():
-    from rtpose.ops import _device
-
     rng = np.random.default_rng(22)
     hm = _random_batch(rng, n=3, k=5)
     t = _random_transforms(rng, 3)
     expected = _native_decode(hm, t, mode="dark", input_size=(256, 192))
-    out = _device.empty((3, 5, 3), np.float32, device=0, stream=0)
+    out = arrays.empty((3, 5, 3), np.float32, device=0, stream=0)
     result = decode_heatmaps(
-        _upload(hm), _upload(t), mode="dark", input_size=(256, 192), stream=0, out=out
+        upload(hm), upload(t), mode="dark", input_size=(256, 192), stream=0, out=out
     )
     assert result is out
     _assert_same(out.get(), expected)
     # (K, H, W) input, (2, 3) host transforms, N = 0, a map bigger than 48 KB of floats.
-    single = decode_heatmaps(_upload(hm[0]), t[0], mode="quarter").get()
+    single = decode_heatmaps(upload(hm[0]), t[0], mode="quarter").get()
     np.testing.assert_array_equal(single, _native_decode(hm[0], t[0], mode="quarter"))
-    empty = decode_heatmaps(_upload(np.zeros((0, 5, 8, 6), np.float32)), mode="megvii")
+    empty = decode_heatmaps(upload(np.zeros((0, 5, 8, 6), np.float32)), mode="megvii")
     assert empty.get().shape == (0, 5, 3)
     big = _random_batch(rng, n=1, k=2, h=128, w=120)
     for mode in MODES:
-        _assert_same(decode_heatmaps(_upload(big), mode=mode).get(), _native_decode(big, mode=mode))
+        _assert_same(decode_heatmaps(upload(big), mode=mode).get(), _native_decode(big, mode=mode))
 
 
-@gpu
-@needs_gpu
+@pytest.mark.gpu
 def test_cuda_refuses_maps_beyond_shared_memory():
     hm = np.zeros((1, 1, 1024, 1024), np.float32)  # 8 MB of floats for megvii
     with pytest.raises(ValueError, match=r"H=1024, W=1024"):
-        decode_heatmaps(_upload(hm), mode="megvii")
+        decode_heatmaps(upload(hm), mode="megvii")
     # argmax / quarter read global memory: no limit.
     hm[0, 0, 700, 300] = 1.0
     np.testing.assert_array_equal(
-        decode_heatmaps(_upload(hm), mode="quarter").get(), [[[300.0, 700.0, 1.0]]]
+        decode_heatmaps(upload(hm), mode="quarter").get(), [[[300.0, 700.0, 1.0]]]
     )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rtpose
-from rtpose.ops._device import transfers
+from rtpose.cuda.arrays import transfers
 from rtpose.video import ArraySource
 
 pytestmark = pytest.mark.gpu
@@ -35,9 +35,9 @@ def _run(source, **kwargs):
 
 @pytest.mark.parametrize("pipelined", [True, False])
 def test_gpu_frames_give_the_cpu_poses_and_no_frame_reaches_the_host(
-    frames, default_weights, pipelined
+    frames, default_weights, pipelined, cupy
 ):
-    cp = pytest.importorskip("cupy")
+    cp = cupy
     pytest.importorskip("torch")
     gpu_frames = [cp.asarray(f) for f in frames]
     cpu = _run(ArraySource(frames), backend="onnxruntime", pipelined=pipelined)
@@ -54,8 +54,8 @@ def test_gpu_frames_give_the_cpu_poses_and_no_frame_reaches_the_host(
             np.testing.assert_allclose(p.keypoints[:, :2], q.keypoints[:, :2], atol=1.0)
 
 
-def test_top_down_on_gpu_frames_matches_the_cpu_path(frames, default_weights, tmp_path):
-    cp = pytest.importorskip("cupy")
+def test_top_down_on_gpu_frames_matches_the_cpu_path(frames, default_weights, tmp_path, cupy):
+    cp = cupy
     torch = pytest.importorskip("torch")
     from rtpose.models import create_model
 

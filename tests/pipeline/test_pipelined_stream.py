@@ -234,7 +234,7 @@ def test_empty_source_list():
 
 
 def test_tensorrt_backend_without_a_gpu_names_the_alternatives(small_frames, default_weights):
-    from rtpose.engine.gpu_probe import gpu_status
+    from rtpose.cuda.probe import gpu_status
 
     if gpu_status().available:
         pytest.skip("a GPU is present")
@@ -269,7 +269,7 @@ def _peaked_heatmaps(self, crops):
 def test_top_down_detects_every_n_frames_and_tracks_in_between(
     small_frames, rsn18_weights, default_weights, monkeypatch
 ):
-    from rtpose.pipeline.top_down import TopDownPose
+    from rtpose.estimators.top_down import TopDownPose
 
     yolo = rtpose.PoseEstimator()
     boxes = {}

@@ -141,8 +141,8 @@ def test_numpy_fallback_gives_the_same_poses(estimator, sample_video, monkeypatc
 
     import cv2
 
+    from rtpose._native import NativeLoader
     from rtpose.ops import affine
-    from rtpose.ops._native import NativeLoader
 
     cap = cv2.VideoCapture(str(sample_video))
     ok, frame = cap.read()
@@ -158,3 +158,16 @@ def test_numpy_fallback_gives_the_same_poses(estimator, sample_video, monkeypatc
     for a, b in zip(native, fallback):
         # float32 (C++) vs float64 (numpy) interpolation: ~1e-6 input differences
         np.testing.assert_allclose(a.keypoints[:, :2], b.keypoints[:, :2], atol=0.05)
+
+
+def test_closing_the_stream_closes_its_backends(sample_video):
+    """VideoPoseStream.close() releases the network's backend at once (not at garbage
+    collection): a later run is refused with InferenceError."""
+    from rtpose.errors import InferenceError
+
+    with rtpose.VideoPoseStream(sample_video, max_frames=1, pipelined=False) as stream:
+        assert len(list(stream)) == 1
+    backend = stream.estimator._pose.backend
+    with pytest.raises(InferenceError, match="closed"):
+        backend.run({backend.input_names[0]: np.zeros((1, 3, 64, 64), np.float32)})
+    stream.close()  # idempotent

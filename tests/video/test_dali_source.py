@@ -299,8 +299,7 @@ def test_bad_arguments(clips):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("codec", ["vp9", "mjpeg"])
-def test_gpu_frames_match_cpu_frames(clips, codec):
-    cupy = pytest.importorskip("cupy")
+def test_gpu_frames_match_cpu_frames(clips, codec, cupy):
     with DALISource(clips[codec], device="cpu", sequence_length=4) as src:
         cpu = [f.image for f in src]
     with DALISource(clips[codec], device="gpu", sequence_length=4) as src:
@@ -314,8 +313,7 @@ def test_gpu_frames_match_cpu_frames(clips, codec):
 
 
 @pytest.mark.gpu
-def test_gpu_h264_and_ring_validity(tmp_path):
-    cupy = pytest.importorskip("cupy")
+def test_gpu_h264_and_ring_validity(tmp_path, cupy):
     path = tmp_path / "clip.mp4"
     write_av_clip(path, "libx264", [33 * i for i in range(11)])
     with DALISource(path, device="gpu", sequence_length=2) as src:

@@ -133,7 +133,7 @@ RTPOSE_HD void store_float(void* data, DType dtype, std::int64_t i, float v) {
   }
 }
 
-// The argmax rule of every decoder (heatmaps, SimCC), identical in C++, CUDA and numpy:
+// The argmax rule of every decoder, identical in C++, CUDA and numpy:
 // the peak is the largest non-NaN value; among equal values the smallest flat index wins
 // (row-major: smallest y, then smallest x); NaN never wins; with no non-NaN value there is no
 // peak (index -1). `Peak` values combine in any order (a parallel reduction gives the same answer

@@ -1,4 +1,4 @@
-// Heatmap decoding, flip merging and SimCC decoding: declarations shared by the CPU (csrc/cpu/)
+// Heatmap decoding and flip merging: declarations shared by the CPU (csrc/cpu/)
 // and CUDA (csrc/cuda/) implementations. The numpy references in rtpose/ops/ define the same
 // results; rtpose/ops/*.py documents the semantics for users.
 //
@@ -18,14 +18,6 @@ struct HeatmapView {
   DType dtype;
   std::int64_t n, k, h, w;
   std::int64_t stride_n, stride_k, stride_y, stride_x;
-};
-
-// A borrowed (N, K, L) float32/float16 tensor (SimCC vectors). Strides in elements.
-struct VectorView {
-  const void* data;
-  DType dtype;
-  std::int64_t n, k, len;
-  std::int64_t stride_n, stride_k, stride_x;
 };
 
 // Values are part of the binding ABI (rtpose/ops/heatmap_decode.py uses the same numbers).
@@ -54,11 +46,6 @@ void decode_heatmaps(const HeatmapView& heatmaps, const double* transforms,
 void flip_merge(const HeatmapView& original, const HeatmapView& flipped,
                 const std::int32_t* flip_index, bool shift, void* out);
 
-// out: (N, K, 3) float32 C-contiguous. x = argmax(simcc_x) / split_ratio (same for y), mapped
-// through transforms (as in decode_heatmaps) ; score = min(max_x, max_y).
-void decode_simcc(const VectorView& simcc_x, const VectorView& simcc_y, double split_ratio,
-                  const double* transforms, float* out);
-
 }  // namespace cpu
 
 namespace cuda {
@@ -70,8 +57,6 @@ void decode_heatmaps(const HeatmapView& heatmaps, const double* transforms,
                      const DecodeParams& params, float* out, void* stream);
 void flip_merge(const HeatmapView& original, const HeatmapView& flipped,
                 const std::int32_t* flip_index, bool shift, void* out, void* stream);
-void decode_simcc(const VectorView& simcc_x, const VectorView& simcc_y, double split_ratio,
-                  const double* transforms, float* out, void* stream);
 
 }  // namespace cuda
 }  // namespace rtpose

@@ -1,0 +1,132 @@
+"""The backend protocol, the tensor description every backend and manifest shares, and backend
+selection.
+
+A backend runs one network: a dict of arrays keyed by input name in, a dict keyed by output name
+out. The estimators also read what the network accepts (input shapes, the batch range) and may
+order their GPU work on the backend's stream; :class:`Backend` states all of it, so callers use
+attributes instead of probing with ``getattr``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from rtpose.errors import BackendUnavailableError, InferenceError
+
+BackendName = Literal["auto", "onnxruntime", "torch", "tensorrt"]
+BACKENDS: tuple[str, ...] = ("auto", "onnxruntime", "torch", "tensorrt")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One network input or output, as a backend reports it and an engine manifest records it.
+
+    Attributes:
+        name: tensor name in the network.
+        shape: dims, -1 for the batch and any other dynamic (or unknown) dimension.
+        dtype: numpy-style name, e.g. ``"float32"``, ``"float16"``, ``"int8"`` (a numpy dtype
+            or type is accepted and stored by name); ``np.dtype(spec.dtype)`` gives it back.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        if any(d < -1 or d == 0 for d in self.shape):
+            raise ValueError(f"tensor {self.name!r}: dims must be > 0 or -1, got {self.shape}")
+        if not isinstance(self.dtype, str):
+            try:
+                name = np.dtype(self.dtype).name
+            except TypeError:
+                raise TypeError(
+                    f"tensor {self.name!r}: dtype must be a numpy dtype or its name such as "
+                    f"'float32', got {self.dtype!r}"
+                ) from None
+            object.__setattr__(self, "dtype", name)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Runs one network. Inputs and outputs are dicts of arrays keyed by tensor name.
+
+    Every backend (ONNX Runtime, torch, TensorRT) has all of these members; ``isinstance(x,
+    Backend)`` checks that they are present.
+    """
+
+    name: str
+    """The backend's name, one of :data:`BACKENDS` other than ``"auto"``."""
+
+    input_names: list[str]
+    """The network's input tensor names, in the network's order."""
+
+    output_names: list[str]
+    """The network's output tensor names, in the order :meth:`run` returns them."""
+
+    inputs: Mapping[str, TensorSpec]
+    """The inputs by name with their shapes: a dim is -1 when the backend takes any size there
+    (a TensorRT engine has fixed spatial dims; an ONNX export may have dynamic ones)."""
+
+    batch_range: tuple[int, int] | None
+    """(min, max) batch the backend accepts (a TensorRT engine's profile), None when any."""
+
+    stream_handle: int | None
+    """The ``cudaStream_t`` the backend runs on, so callers can order GPU work after it; None
+    for a backend that runs on the host or on the default stream."""
+
+    def run(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Runs the network on ``inputs`` (one array per input name, batch first) and returns
+        one array per output name. Raises :class:`rtpose.errors.InferenceError` after
+        :meth:`close`."""
+        ...
+
+    def close(self) -> None:
+        """Releases the session, module or engine now rather than at garbage collection.
+        Idempotent; :meth:`run` afterwards raises :class:`rtpose.errors.InferenceError`."""
+        ...
+
+
+def closed_error(backend: object, what: object) -> InferenceError:
+    """The error a backend raises when it is run after :meth:`Backend.close`."""
+    return InferenceError(
+        f"{type(backend).__name__} for {what} is closed; create a new backend to run it again"
+    )
+
+
+def resolve_backend_name(backend: str) -> str:
+    """Validate a backend name and resolve ``"auto"`` to the best one installed here.
+
+    ``auto`` picks TensorRT when an NVIDIA GPU and a TensorRT flavour are both present, else
+    ONNX Runtime, else torch. Nothing is imported to decide.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        if _tensorrt_usable():
+            return "tensorrt"
+        if importlib.util.find_spec("onnxruntime") is not None:
+            return "onnxruntime"
+        if importlib.util.find_spec("torch") is not None:
+            return "torch"
+        raise BackendUnavailableError(
+            "no inference backend is installed; install one: pip install onnxruntime"
+        )
+    return backend
+
+
+def _tensorrt_usable() -> bool:
+    """A TensorRT flavour the TensorRT backend can import is installed, and a GPU is usable
+    (probed without TensorRT objects)."""
+    from rtpose.backends.tensorrt.flavour import installed_flavours
+
+    if not installed_flavours():
+        return False
+    from rtpose.cuda.probe import gpu_status
+
+    return gpu_status().available

@@ -1,0 +1,514 @@
+"""``rtpose.build_engine`` / ``rtpose-build``: a zoo model or an ONNX file -> a TensorRT engine.
+
+Steps (each reported to ``progress``):
+
+1. **export**: the FP32 ONNX with a dynamic batch axis and a fixed input size (zoo models; an
+   ONNX file is used as given, with ``model_name`` naming the zoo entry whose pre- and
+   post-processing it follows);
+2. **precision**: precision lives in the ONNX, so one path serves TensorRT 10, TensorRT 11 and
+   TensorRT-RTX: fp16 = a mixed-precision ONNX, int8 = explicit Q/DQ calibrated on real frames
+   through the model's own preprocessing (:mod:`rtpose.deploy.precision`);
+3. **accuracy gate**: keypoints decoded from the candidate ONNX (ONNX Runtime) and from FP32 on the
+   same frames (:mod:`rtpose.deploy.accuracy`); below ``min_oks`` the build fails unless ``force``;
+4. **engine**: TensorRT builds the plan with one optimization profile for the batch range, a
+   persistent timing cache, written atomically; the engine cache key covers the model hash,
+   precision, batch profile, builder flavour/version and compute capability, so an existing
+   engine with the same key is reused;
+5. **manifest**: ``<engine>.json`` beside the engine (ARCHITECTURE.md section 3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from rtpose.errors import EngineBuildError
+from rtpose.models.zoo import ModelInfo, Normalisation, get_model_info
+
+log = logging.getLogger(__name__)
+
+Precision = Literal["fp32", "fp16", "int8"]
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What to build. See :func:`build_engine` for the meaning of each field."""
+
+    precision: Precision = "fp16"
+    batch: tuple[int, int, int] = (1, 8, 32)
+    calib: str | None = None
+    calib_frames: int = 64
+    eval_frames: int = 16
+    gpu_arch: str | None = None
+    min_oks: float = 0.95
+    force: bool = False
+    flavour: Literal["auto", "tensorrt", "tensorrt_rtx"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        lo, opt, hi = self.batch
+        if not (isinstance(lo, int) and isinstance(opt, int) and isinstance(hi, int)):
+            raise ValueError(f"batch must be three ints MIN:OPT:MAX, got {self.batch}")
+        if not 1 <= lo <= opt <= hi:
+            raise ValueError(f"batch needs 1 <= MIN <= OPT <= MAX, got {lo}:{opt}:{hi}")
+        if self.calib_frames < 1 or self.eval_frames < 1:
+            raise ValueError("calib_frames and eval_frames must be >= 1")
+        if not 0.0 < self.min_oks <= 1.0:
+            raise ValueError(f"min_oks must be in (0, 1], got {self.min_oks}")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A built (or reused) engine."""
+
+    engine: Path
+    manifest: Path
+    size_bytes: int
+    seconds: float
+    reused: bool
+    accuracy: dict | None
+    forced: bool
+
+
+def parse_batch(text: str) -> tuple[int, int, int]:
+    """``"1:8:32"`` (or ``"8"`` = 8:8:8) -> (1, 8, 32), with a clear error."""
+    parts = text.split(":")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= 3
+    if len(values) != 3:
+        raise ValueError(f"--batch must be MIN:OPT:MAX (e.g. 1:8:32) or one number, got {text!r}")
+    return values[0], values[1], values[2]
+
+
+# --- the model side: export, preprocessing, running ----------------------------------------------
+
+
+@dataclass
+class _Subject:
+    """The network being built and everything the gate needs to run it like the pipeline."""
+
+    info: ModelInfo
+    onnx: Path  # fp32
+    sha256: str
+    normalisation: Normalisation
+    input_name: str
+
+    def frames_to_inputs(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Network inputs for real frames, built as the estimators build them: one
+        (1, 3, H, W) fixed-size letterbox per frame (YOLO) or the (n, 3, H, W) person crops of
+        each frame with people (top-down, YOLO11n-pose boxes)."""
+        from rtpose.estimators.preprocess import crop_batch, letterbox_batch, yolo_letterbox
+
+        if not self.info.top_down:
+            size = self.info.input_size
+            return [
+                letterbox_batch([f], yolo_letterbox(f.shape[:2], size, fixed=True),
+                                self.normalisation)
+                for f in frames
+            ]  # fmt: skip
+        detector = _default_detector()
+        out = []
+        for frame in frames:
+            boxes = detector(frame)
+            if len(boxes):
+                crops, _ = crop_batch([frame], [boxes], self.info.input_size, self.normalisation)
+                out.append(crops)
+        return out
+
+
+_DETECTOR = None
+
+
+def _default_detector():
+    """YOLO11n-pose boxes (ONNX Runtime, the default weights) for the top-down inputs."""
+    global _DETECTOR
+    if _DETECTOR is None:
+        from rtpose.deploy.onnx import cached_yolo_onnx, open_cached_onnx
+        from rtpose.estimators.one_stage import OneStagePose
+        from rtpose.estimators.top_down import YoloPersonDetector
+        from rtpose.models.weights import resolve_weights
+
+        info = get_model_info("yolo11n-pose")
+        network = open_cached_onnx(cached_yolo_onnx(info, resolve_weights(info, None)), None)
+        _DETECTOR = YoloPersonDetector(OneStagePose(info, network))
+    return _DETECTOR
+
+
+def _export_subject(
+    model: str | Path, weights: str | Path | None, model_name: str | None, work: Path
+) -> _Subject:
+    from rtpose.assets import sha256_of
+    from rtpose.deploy.onnx import export_pose_onnx, export_yolo_onnx
+    from rtpose.models.weights import resolve_weights
+
+    path = Path(model)
+    if path.suffix == ".onnx" or path.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"ONNX file not found: {path}")
+        if model_name is None:
+            raise ValueError(
+                f"{path}: say which zoo model this ONNX is (model_name= / --as NAME, e.g. rsn18), "
+                "so the accuracy gate can preprocess frames and decode keypoints like the pipeline"
+            )
+        info = get_model_info(model_name)
+        _check_onnx(path)
+        return _Subject(info, path, sha256_of(path), info.normalisation, _input_name(path))
+    info = get_model_info(str(model))
+    if info.top_down:
+        if weights is None:
+            raise ValueError(
+                f"{info.name} is a top-down model without bundled weights: pass weights=PATH "
+                f"(--weights) to a checkpoint"
+                + (f" (e.g. {info.checkpoint})" if info.checkpoint else "")
+            )
+        weights_path = resolve_weights(info, weights)
+        onnx = work / f"{info.name}-fp32.onnx"
+        norm = export_pose_onnx(info, weights_path, onnx)
+        return _Subject(info, onnx, sha256_of(weights_path), norm, "crops")
+    weights_path = resolve_weights(info, weights)
+    onnx = work / f"{info.name}-fp32.onnx"
+    export_yolo_onnx(info, weights_path, onnx, dynamic_size=False)
+    return _Subject(info, onnx, sha256_of(weights_path), info.normalisation, "images")
+
+
+def _check_onnx(path: Path) -> None:
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as exc:  # onnx raises its own and protobuf errors
+        raise EngineBuildError(f"{path} is not a valid ONNX model: {exc}") from exc
+
+
+def _input_name(path: Path) -> str:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    names = [i.name for i in graph.input if i.name not in initializers]
+    if len(names) != 1:
+        raise EngineBuildError(f"{path}: expected one network input, found {names}")
+    return names[0]
+
+
+# --- the gate ---------------------------------------------------------------------------------
+
+
+def accuracy_gate(
+    subject: _Subject,
+    candidate: Path | None,
+    frames: list[np.ndarray],
+    opts: BuildOptions,
+    *,
+    candidate_backend=None,
+):
+    """Compare the candidate (an ONNX file on ONNX Runtime, or a ready backend such as the
+    TensorRT engine) with FP32 ONNX Runtime on ``frames``; returns an AccuracyReport."""
+    from rtpose.backends.onnxruntime import OnnxRuntimeBackend
+    from rtpose.deploy import accuracy
+
+    providers = ["CPUExecutionProvider"]
+    ref = OnnxRuntimeBackend(subject.onnx, providers=providers)
+    if candidate_backend is None:
+        cand = OnnxRuntimeBackend(candidate, providers=providers)
+        names = ("fp32 ONNX (ONNX Runtime)", f"{opts.precision} ONNX (ONNX Runtime)")
+    else:
+        cand = candidate_backend
+        names = ("fp32 ONNX (ONNX Runtime)", f"{opts.precision} engine ({cand.name})")
+    inputs = subject.frames_to_inputs(frames)
+
+    def runner(backend):
+        return lambda x: backend.run({subject.input_name: x})[backend.output_names[0]]
+
+    if subject.info.top_down:
+        codec = subject.info.codec.build(subject.info.input_size, subject.info.heatmap_size)
+        crops = np.concatenate(inputs) if inputs else np.zeros((0, 3, *subject.info.input_size))
+        r = accuracy.top_down_keypoints(runner(ref), crops, codec)
+        c = accuracy.top_down_keypoints(runner(cand), crops, codec)
+        h, w = subject.info.input_size
+        areas = np.full(len(crops), h * w / 1.25**2)
+        return accuracy.compare(
+            r, c, areas, skeleton=subject.info.skeleton, frames=len(frames),
+            min_oks=opts.min_oks, names=names,
+        )  # fmt: skip
+    rp = [runner(ref)(x) for x in inputs]
+    cp = [runner(cand)(x) for x in inputs]
+    r, c, areas, missed = accuracy.yolo_instances(rp, cp)
+    return accuracy.compare(
+        r, c, areas, skeleton=subject.info.skeleton, frames=len(frames), missed=missed,
+        min_oks=opts.min_oks, names=names,
+    )  # fmt: skip
+
+
+def _frames(source: str | None, count: int, *, offset: int = 0) -> list[np.ndarray]:
+    """Frames for calibration / evaluation: ``source`` or the fetched sample video."""
+    from rtpose.deploy.calibration import calibration_frames
+
+    if source is None:
+        from rtpose.assets import require_asset
+
+        source = str(require_asset("demo.mp4"))
+    frames = calibration_frames(source, count=count + offset)
+    return frames[offset:] if offset else frames
+
+
+# --- the whole build --------------------------------------------------------------------------
+
+
+def build_engine(
+    model: str | os.PathLike,
+    *,
+    precision: Precision = "fp16",
+    weights: str | os.PathLike | None = None,
+    model_name: str | None = None,
+    calib: str | os.PathLike | None = None,
+    calib_frames: int = 64,
+    eval_frames: int = 16,
+    batch: tuple[int, int, int] = (1, 8, 32),
+    gpu_arch: str | None = None,
+    out: str | os.PathLike = "engines",
+    min_oks: float = 0.95,
+    force: bool = False,
+    flavour: Literal["auto", "tensorrt", "tensorrt_rtx"] = "auto",
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build a TensorRT engine (+ manifest) of a zoo model or an ONNX file.
+
+    Args:
+        model: zoo name (``"yolo11n-pose"``, ``"rsn18"``, ...) or a ``.onnx`` file.
+        precision: "fp32" | "fp16" | "int8".
+        weights: checkpoint of a zoo model (YOLO11n-pose: the fetched default).
+        model_name: for an ONNX file: the zoo entry whose pre/post-processing it follows.
+        calib: int8 calibration frames: a video file or an image folder (default: the sample
+            video); ``calib_frames`` of them, evenly spaced. Evaluation frames for the gate come
+            from the same source, after the calibration frames.
+        batch: (min, opt, max) batch of the optimization profile.
+        gpu_arch: compute capability to build for (e.g. "sm80"); TensorRT-RTX needs it on a
+            machine without a GPU.
+        out: output directory (default ``engines/``).
+        min_oks: the accuracy gate's threshold (mean OKS similarity vs FP32).
+        force: keep an engine that fails the gate (the manifest says so).
+        flavour: which TensorRT to build with ("auto": tensorrt, else TensorRT-RTX).
+        progress: called with one line per step.
+    """
+    opts = BuildOptions(
+        precision=precision, batch=tuple(batch), calib=None if calib is None else str(calib),
+        calib_frames=calib_frames, eval_frames=eval_frames, gpu_arch=gpu_arch, min_oks=min_oks,
+        force=force, flavour=flavour,
+    )  # fmt: skip
+    say = progress or log.info
+    from rtpose.backends.tensorrt.flavour import detect_flavour
+
+    flav = detect_flavour(opts.flavour)  # fail fast when no TensorRT is installed
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="rtpose-build-") as tmp:
+        work = Path(tmp)
+        t = time.perf_counter()
+        subject = _export_subject(model, weights, model_name, work)
+        say(f"[1/5] fp32 ONNX of {subject.info.name}: {subject.onnx.name} "
+            f"({time.perf_counter() - t:.1f} s)")  # fmt: skip
+        _check_batch(subject, opts.batch)
+
+        t = time.perf_counter()
+        candidate, calib_note = _apply_precision(subject, opts, work)
+        say(f"[2/5] {opts.precision} ONNX{calib_note} ({time.perf_counter() - t:.1f} s)")
+
+        t = time.perf_counter()
+        report = None
+        if opts.precision != "fp32":
+            frames = _frames(opts.calib, opts.eval_frames, offset=opts.calib_frames)
+            report = accuracy_gate(subject, candidate, frames, opts)
+            say(f"[3/5] accuracy gate: {report.summary()} ({time.perf_counter() - t:.1f} s)")
+            if not report.passed and not opts.force:
+                raise EngineBuildError(
+                    f"{subject.info.name} {opts.precision} failed the accuracy gate: "
+                    f"{report.summary()}. Use fp16 / fp32, more or better calibration frames "
+                    f"(--calib, --calib-frames), or --force to keep the engine anyway"
+                )
+            if not report.passed:
+                say("[3/5] --force: keeping an engine that FAILED the accuracy gate")
+        else:
+            say("[3/5] accuracy gate: fp32 is the reference, nothing to compare")
+
+        return _build_and_record(subject, candidate, opts, flav, report, out_dir, say, start)
+
+
+def _check_batch(subject: _Subject, batch: tuple[int, int, int]) -> None:
+    import onnx
+
+    graph = onnx.load(str(subject.onnx), load_external_data=False).graph
+    dim = next(i for i in graph.input if i.name == subject.input_name).type.tensor_type.shape.dim[0]
+    if dim.dim_value and not (batch[0] == batch[2] == dim.dim_value):
+        raise ValueError(
+            f"{subject.onnx.name} has a fixed batch of {dim.dim_value}; it cannot take the batch "
+            f"profile {batch[0]}:{batch[1]}:{batch[2]} (use --batch {dim.dim_value})"
+        )
+
+
+def _apply_precision(subject: _Subject, opts: BuildOptions, work: Path) -> tuple[Path, str]:
+    from rtpose.deploy.fp16 import convert_fp16
+    from rtpose.deploy.int8 import quantize_int8
+
+    if opts.precision == "fp32":
+        return subject.onnx, ""
+    if opts.precision == "fp16":
+        return convert_fp16(subject.onnx, work / "model-fp16.onnx"), " (mixed precision)"
+    frames = _frames(opts.calib, opts.calib_frames)
+    batches = [x for x in subject.frames_to_inputs(frames) if len(x)]
+    if not batches:
+        raise ValueError(
+            f"calibration source {opts.calib or 'sample video'}: no network inputs from "
+            f"{len(frames)} frames (no person was detected for the top-down crops)"
+        )
+    path = quantize_int8(
+        subject.onnx, work / "model-int8.onnx", batches, input_name=subject.input_name
+    )
+    return path, f" (Q/DQ, calibrated on {len(frames)} frames, {sum(map(len, batches))} inputs)"
+
+
+def _build_and_record(subject, candidate, opts, flav, report, out_dir, say, start) -> BuildResult:
+    from rtpose.assets import sha256_of
+    from rtpose.backends.tensorrt import manifest as mf
+    from rtpose.backends.tensorrt.flavour import compute_capability
+    from rtpose.deploy.trt_builder import build_serialized_engine
+
+    if opts.gpu_arch:
+        cc = compute_capability(opts.gpu_arch)
+    else:  # the local GPU (NVIDIA TensorRT, or TensorRT-RTX's CURRENT)
+        from rtpose.cuda.probe import gpu_status
+
+        probe = gpu_status()
+        if probe.compute_capability is None:
+            raise EngineBuildError(
+                f"no GPU to build for ({probe.reason}); name the target with gpu_arch= "
+                "(--gpu-arch, e.g. sm80) when building with TensorRT-RTX on a machine without one"
+            )
+        cc = probe.compute_capability
+    onnx_sha = sha256_of(candidate)  # what the engine is built from: precision included
+    key = mf.engine_cache_key(onnx_sha, opts.precision, opts.batch, flav, cc)
+    lo, opt, hi = opts.batch
+    stem = f"{subject.info.name}-{opts.precision}-b{lo}_{opt}_{hi}-{flav.name}{flav.version}-{key}"
+    engine_path = out_dir / f"{stem}.engine"
+    manifest_path = engine_path.with_suffix(".json")
+    if engine_path.is_file() and manifest_path.is_file():
+        say(f"[4/5] engine cache hit: {engine_path}")
+        say("[5/5] manifest exists: " + str(manifest_path))
+        old = mf.EngineManifest.load(manifest_path)
+        return BuildResult(engine_path, manifest_path, engine_path.stat().st_size,
+                           time.perf_counter() - start, True, old.accuracy, old.forced)  # fmt: skip
+    t = time.perf_counter()
+    info = build_serialized_engine(
+        candidate, engine_path, input_name=subject.input_name, batch=opts.batch,
+        gpu_arch=opts.gpu_arch, timing_cache=out_dir / f"timing-{flav.name}{flav.version}.cache",
+        flavour=flav, fp16_flag=opts.precision == "fp16" and not flav.strongly_typed,
+    )  # fmt: skip
+    say(f"[4/5] {flav.name} {flav.version} engine: {engine_path.name} "
+        f"({info.size_bytes / 2**20:.1f} MiB, {time.perf_counter() - t:.1f} s)")  # fmt: skip
+    engine_report = _engine_gate(subject, engine_path, opts, say)
+    if engine_report is not None:
+        report = engine_report  # the engine itself, where a GPU can run it
+    manifest = _manifest(subject, candidate, opts, info, report, engine_path)
+    try:
+        manifest.save(manifest_path)
+    except BaseException:
+        engine_path.unlink(missing_ok=True)  # no engine without its manifest
+        raise
+    say(f"[5/5] manifest: {manifest_path}")
+    return BuildResult(
+        engine_path, manifest_path, info.size_bytes, time.perf_counter() - start, False,
+        None if report is None else report.to_dict(), bool(report and not report.passed),
+    )  # fmt: skip
+
+
+def _engine_gate(subject, engine_path: Path, opts: BuildOptions, say: Progress):
+    """On a machine whose GPU can run the new engine: the accuracy gate again, on the engine's
+    own outputs (vs fp32 ONNX Runtime). None where no GPU is usable (the ONNX gate stands)."""
+    from rtpose.cuda.probe import gpu_status
+
+    status = gpu_status()
+    if not status.available:
+        say(f"[4/5] the engine itself was not run (no usable GPU here: {status.reason})")
+        return None
+    from rtpose.backends.tensorrt.runtime import TensorRTBackend
+
+    frames = _frames(opts.calib, opts.eval_frames, offset=opts.calib_frames)
+    try:
+        with TensorRTBackend(engine_path) as engine:  # its manifest is written next
+            report = accuracy_gate(subject, None, frames, opts, candidate_backend=engine)
+    except BaseException:
+        engine_path.unlink(missing_ok=True)  # no engine that cannot be checked stays behind
+        raise
+    say(f"[4/5] engine on {status.name}: {report.summary()}")
+    if not report.passed and not opts.force:
+        engine_path.unlink(missing_ok=True)
+        raise EngineBuildError(f"the {opts.precision} engine failed the accuracy gate on the "
+                               f"GPU: {report.summary()}; --force keeps it")  # fmt: skip
+    return report
+
+
+def _manifest(subject, candidate, opts, info, report, engine_path):
+    """The manifest of ARCHITECTURE.md section 3 for a fresh build."""
+    import datetime as dt
+
+    from rtpose.assets import sha256_of
+    from rtpose.backends.tensorrt import manifest as mf
+    from rtpose.backends.tensorrt.flavour import compute_capability
+
+    inputs, outputs = _tensor_specs(candidate)
+    cc = compute_capability(info.compute_capability) if info.compute_capability else (0, 0)
+    codec = subject.info.codec
+    size = list(subject.info.input_size)
+    if subject.info.top_down:
+        layout = {"layout": "heatmaps (N, K, h, w)", "codec": dataclasses.asdict(codec),
+                  "heatmap_size": list(subject.info.heatmap_size), "input_size": size}  # fmt: skip
+    else:
+        layout = {"layout": "yolo-pose (N, 4 + 1 + 3K, anchors)", "codec": "yolo",
+                  "input_size": size}  # fmt: skip
+    return mf.EngineManifest(
+        model_name=subject.info.name, model_sha256=sha256_of(candidate), precision=opts.precision,
+        inputs=inputs, batch=opts.batch, outputs=outputs, output_codec=layout,
+        normalisation=subject.normalisation, keypoint_set=subject.info.skeleton,
+        builder=mf.BuilderStamp(info.flavour, info.flavour_version, info.gpu_name, cc),
+        built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        build_seconds=round(info.seconds, 3),
+        accuracy=None if report is None else report.to_dict(),
+        forced=bool(report and not report.passed), engine_file=engine_path.name,
+        engine_sha256=sha256_of(engine_path),
+    )  # fmt: skip
+
+
+def _tensor_specs(path: Path):
+    """Input and output TensorSpecs of an ONNX file (batch dims as -1)."""
+    import onnx
+
+    from rtpose.backends.base import TensorSpec
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+
+    def spec(value):
+        t = value.type.tensor_type
+        dims = tuple(d.dim_value if d.dim_value > 0 else -1 for d in t.shape.dim)
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name
+        return TensorSpec(value.name, dims, dtype)
+
+    inputs = tuple(spec(v) for v in graph.input if v.name not in initializers)
+    return inputs, tuple(spec(v) for v in graph.output)

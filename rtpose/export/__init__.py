@@ -1,1 +1,0 @@
-"""Export of PyTorch networks to ONNX."""
