@@ -20,17 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rtpose.bench.run import cpu_name
+
 STAGES = ("decode", "preprocess", "model", "postprocess")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def versions() -> dict[str, str]:

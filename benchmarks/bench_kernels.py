@@ -1,4 +1,4 @@
-"""Kernel benchmarks of issue 3: person crops and heatmap decoding, against baselines measured
+"""Kernel benchmarks of rtpose.ops: person crops and heatmap decoding, against baselines measured
 in the same run.
 
 (i)  64 crops of 256x192 from a 1920x1080 BGR frame, normalised, CHW:
@@ -33,22 +33,13 @@ import numpy as np
 
 import rtpose
 from rtpose import ops
+from rtpose.bench.run import cpu_name
 
 N_CROPS, CROP_HW, FRAME_HW = 64, (256, 192), (1080, 1920)
 HM_SHAPE = (64, 17, 64, 48)
 INPUT_HW = (256, 192)
 MEAN, STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
 MODES = ("argmax", "quarter", "megvii", "dark")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def crop_case(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

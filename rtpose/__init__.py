@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rtpose._version import __version__
 from rtpose.errors import (
     AssetError,
     BackendUnavailableError,
@@ -22,8 +23,6 @@ from rtpose.errors import (
     RtposeError,
     UnknownModelError,
 )
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "VideoPoseStream": "rtpose.pipeline.stream",

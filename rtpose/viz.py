@@ -7,11 +7,9 @@ by track id so that one person keeps one colour across frames.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
-import secrets
 import weakref
 from collections.abc import Iterable, Sequence
 from types import TracebackType
@@ -20,6 +18,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from rtpose._io import commit, discard, temp_sibling
 from rtpose.errors import RtposeError
 from rtpose.skeletons import COCO17, Skeleton
 
@@ -201,8 +200,7 @@ def _discard(writer: Any, tmp_path: str) -> None:
     """Release ``writer`` and delete the temporary file (also run by the finaliser)."""
     if writer is not None:
         writer.release()
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(tmp_path)
+    discard(tmp_path)
 
 
 class AnnotatedVideoWriter:
@@ -260,11 +258,9 @@ class AnnotatedVideoWriter:
         self._size = (width, height)
         self._fps = float(fps)
 
-        # Hidden name in the same directory, so the final rename is atomic. Keep the extension
-        # last: OpenCV/FFmpeg picks the container from it. (Not mkstemp: its 0600 mode would
-        # carry over to the final file.)
-        name = f".{os.path.basename(self._path)}.{secrets.token_hex(4)}.partial{ext}"
-        self._tmp = os.path.join(directory, name)
+        # A hidden sibling renamed over the path by close(). Keep the extension last:
+        # OpenCV/FFmpeg picks the container from it.
+        self._tmp = os.fspath(temp_sibling(os.path.abspath(self._path), suffix=f".part{ext}"))
         fourcc = _CODECS[ext]
         writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*fourcc), self._fps, self._size)
         if not writer.isOpened():
@@ -321,11 +317,7 @@ class AnnotatedVideoWriter:
                 "(a zero-frame video cannot be read back)"
             )
         writer.release()
-        try:
-            os.replace(self._tmp, self._path)
-        except OSError:
-            _discard(None, self._tmp)
-            raise
+        commit(self._tmp, self._path)  # deletes the temporary file if the rename fails
         logger.debug("wrote %d frames to %s", self._frames, self._path)
 
     def abort(self) -> None:

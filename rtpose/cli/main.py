@@ -6,14 +6,13 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from rtpose._io import atomic_open
 from rtpose.cli.bench import add_bench_parser, cmd_bench
 from rtpose.errors import RtposeError
 
@@ -127,20 +126,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def atomic_text_file(path: Path):
-    """Write a text file under a temporary name; rename it into place only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -166,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             w, h = stream.source.size
             writer = stack.enter_context(AnnotatedVideoWriter(args.out, stream.fps or 30.0, (w, h)))
         if args.jsonl is not None:
-            jsonl = stack.enter_context(atomic_text_file(args.jsonl))
+            jsonl = stack.enter_context(atomic_open(args.jsonl))
         bar = stack.enter_context(
             tqdm(total=stream.frame_count, unit="frame", disable=args.no_progress, leave=False)
         )

@@ -7,14 +7,15 @@ Steps (each reported to ``progress``):
    post-processing it follows);
 2. **precision**: precision lives in the ONNX, so one path serves TensorRT 10, TensorRT 11 and
    TensorRT-RTX: fp16 = a mixed-precision ONNX, int8 = explicit Q/DQ calibrated on real frames
-   through the model's own preprocessing (:mod:`rtpose.deploy.precision`);
+   through the estimators' own preprocessing (:mod:`rtpose.deploy.fp16`, :mod:`rtpose.deploy.int8`);
 3. **accuracy gate**: keypoints decoded from the candidate ONNX (ONNX Runtime) and from FP32 on the
    same frames (:mod:`rtpose.deploy.accuracy`); below ``min_oks`` the build fails unless ``force``;
 4. **engine**: TensorRT builds the plan with one optimization profile for the batch range, a
    persistent timing cache, written atomically; the engine cache key covers the model hash,
    precision, batch profile, builder flavour/version and compute capability, so an existing
    engine with the same key is reused;
-5. **manifest**: ``<engine>.json`` beside the engine (ARCHITECTURE.md section 3).
+5. **manifest**: ``<engine>.json`` beside the engine: tensors, normalisation, codec, builder
+   and GPU (:mod:`rtpose.backends.tensorrt.manifest`).
 """
 
 from __future__ import annotations
@@ -465,7 +466,7 @@ def _engine_gate(subject, engine_path: Path, opts: BuildOptions, say: Progress):
 
 
 def _manifest(subject, candidate, opts, info, report, engine_path):
-    """The manifest of ARCHITECTURE.md section 3 for a fresh build."""
+    """The engine manifest (tensors, normalisation, codec, builder and GPU) of a fresh build."""
     import datetime as dt
 
     from rtpose.assets import sha256_of

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 from rtpose._deps import require
+from rtpose._io import atomic_path, atomic_write_text
 from rtpose.assets import rtpose_home, sha256_of
 from rtpose.errors import CheckpointError
 from rtpose.models.zoo import ModelInfo, Normalisation
@@ -42,33 +42,25 @@ def export_onnx(
     """
     torch = require("torch", purpose="ONNX export")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     axes = {0: "batch", 2: "height", 3: "width"} if dynamic_size else {0: "batch"}
     x = torch.zeros(sample_shape, dtype=torch.float32)
-    fd, tmp = tempfile.mkstemp(prefix=path.stem + "-", suffix=".onnx.part", dir=path.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            # the tracer warns about shape arithmetic it records symbolically; that is intended
-            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-            # torch >= 2.9 deprecates the TorchScript exporter. The dynamo exporter also exports
-            # YOLO11-pose with dynamic batch/height/width (checked with torch 2.13, sizes declared
-            # as multiples of 32); moving to it is a follow-up, this path is the tested one.
-            warnings.simplefilter("ignore", category=DeprecationWarning)
-            torch.onnx.export(
-                module.eval(),
-                (x,),
-                tmp,
-                dynamo=False,  # TorchScript exporter: records shape arithmetic symbolically
-                input_names=[input_name],
-                output_names=[output_name],
-                dynamic_axes={input_name: axes, output_name: {0: "batch", **(output_axes or {})}},
-                opset_version=OPSET,
-            )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
+        # the tracer warns about shape arithmetic it records symbolically; that is intended
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        # torch >= 2.9 deprecates the TorchScript exporter. The dynamo exporter also exports
+        # YOLO11-pose with dynamic batch/height/width (checked with torch 2.13, sizes declared
+        # as multiples of 32); moving to it is a follow-up, this path is the tested one.
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        torch.onnx.export(
+            module.eval(),
+            (x,),
+            str(tmp),
+            dynamo=False,  # TorchScript exporter: records shape arithmetic symbolically
+            input_names=[input_name],
+            output_names=[output_name],
+            dynamic_axes={input_name: axes, output_name: {0: "batch", **(output_axes or {})}},
+            opset_version=OPSET,
+        )
     log.info("exported %s", path)
     return path
 
@@ -132,11 +124,9 @@ def cached_pose_onnx(info: ModelInfo, weights: Path) -> tuple[Path, Normalisatio
     norm = _read_sidecar(sidecar) if path.is_file() else None
     if norm is None:
         norm = export_pose_onnx(info, weights, path)
-        tmp = sidecar.with_suffix(".json.part")
-        tmp.write_text(
-            json.dumps({"mean": norm.mean, "std": norm.std, "order": norm.channel_order})
+        atomic_write_text(
+            sidecar, json.dumps({"mean": norm.mean, "std": norm.std, "order": norm.channel_order})
         )
-        tmp.replace(sidecar)
     return path, norm
 
 

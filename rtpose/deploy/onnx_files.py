@@ -10,10 +10,10 @@ model behind that a later build could mistake for a finished one.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from rtpose._deps import require
+from rtpose._io import atomic_path
 from rtpose.errors import EngineBuildError
 
 
@@ -53,12 +53,6 @@ def save_atomic(model, dst: Path) -> Path:
             f"the converted model for {dst.name} fails onnx.checker ({exc}); this is an rtpose "
             "bug for this graph, please report it with the source model"
         ) from exc
-    fd, tmp = tempfile.mkstemp(prefix=dst.stem + "-", suffix=".onnx.part", dir=dst.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(dst) as tmp:
+        onnx.save(model, str(tmp))
     return dst

@@ -16,14 +16,13 @@ plan atomically. The differences between flavours are asked of
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rtpose._io import atomic_write_bytes
 from rtpose.backends.tensorrt.flavour import (
     Flavour,
     compute_capability,
@@ -151,10 +150,10 @@ def build_serialized_engine(
                 "to see TensorRT's INFO/VERBOSE lines"
             )
         )
-    size = _write_atomic(out_path, memoryview(plan))
+    size = atomic_write_bytes(out_path, memoryview(plan)).stat().st_size
     written_cache = None
     if timing_cache is not None and flavour.name != "tensorrt_rtx":
-        _write_atomic(Path(timing_cache), memoryview(config.get_timing_cache().serialize()))
+        atomic_write_bytes(timing_cache, memoryview(config.get_timing_cache().serialize()))
         written_cache = Path(timing_cache)
         cache_note += f"; saved to {timing_cache}"
     seconds = time.perf_counter() - started
@@ -365,18 +364,3 @@ def _load_timing_cache(
         return f"timing cache {path} created"
     say(f"timing cache loaded from {path} ({len(blob)} bytes)")
     return f"timing cache loaded from {path}"
-
-
-def _write_atomic(path: Path, data: memoryview) -> int:
-    """Write ``data`` to ``path`` through a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".part", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the engine from other users
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path.stat().st_size

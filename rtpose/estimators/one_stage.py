@@ -20,6 +20,7 @@ from rtpose.video.frames import Frame
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class DetectorConfig:
     """Thresholds of the one-stage detector (ultralytics' predict defaults)."""

@@ -43,9 +43,7 @@ def warp_channel_order(want: str, image_order: str) -> Literal["rgb", "bgr"]:
     return "bgr" if want == "rgb" else "rgb"
 
 
-def yolo_letterbox(
-    frame_hw: tuple[int, int], size: tuple[int, int], *, fixed: bool
-) -> Letterbox:
+def yolo_letterbox(frame_hw: tuple[int, int], size: tuple[int, int], *, fixed: bool) -> Letterbox:
     """The letterbox of a ``frame_hw`` frame for a YOLO input of ``size`` (h, w): rectangular,
     padded to stride 32, unless the network takes one fixed size (a TensorRT engine, a static
     ONNX), when the input is exactly ``size``."""

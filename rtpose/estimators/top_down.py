@@ -128,17 +128,6 @@ class TopDownPose:
             )
         return boxes[:, :5]
 
-    def crop(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Crops (N, 3, H, W) float32 normalised (2N with the flip test) and the (N, 2, 3)
-        crop-input -> frame maps."""
-        crops, inverse = crop_batch(
-            [image], [boxes], self.info.input_size, self.normalisation,
-            padding=self.top_down.padding,
-        )  # fmt: skip
-        if self.top_down.flip_test:  # mirrored crops ride along: (2N, 3, H, W)
-            crops = _with_mirrored(crops)
-        return crops, inverse
-
     def infer(self, crops: Any) -> Any:
         """(B, 3, H, W) -> (B, K, h, w) heatmaps, in batches of at most ``max_batch``."""
         step = self.top_down.max_batch * (2 if self.top_down.flip_test else 1)
@@ -181,22 +170,18 @@ class TopDownPose:
         )
 
     def __call__(self, image: np.ndarray, timings: dict[str, float] | None = None) -> list[Person]:
-        """Persons in one (H, W, 3) uint8 BGR image; adds stage times (ms) to ``timings``."""
+        """Persons in one (H, W, 3) uint8 BGR image: the batched path with one frame; adds
+        stage times (ms) to ``timings``."""
         check_image(image)
+        frame = Frame(index=0, pts=0.0, image=image)
         t0 = time.perf_counter()
-        boxes = self.detect(image)
+        boxes = self.detect_frames([frame])
         t1 = time.perf_counter()
         stages = {"detect": (t1 - t0) * 1e3, "crop": 0.0, "pose": 0.0, "postprocess": 0.0}
-        persons: list[Person] = []
-        if len(boxes):
-            crops, inverse = self.crop(image, boxes)
-            t2 = time.perf_counter()
-            heatmaps = self.infer(crops)
-            t3 = time.perf_counter()
-            keypoints = self.decode(heatmaps, inverse)
-            t4 = time.perf_counter()
-            stages.update(crop=(t2 - t1) * 1e3, pose=(t3 - t2) * 1e3, postprocess=(t4 - t3) * 1e3)
-            persons = _persons(boxes, keypoints)
+        batch = self.pose_forward([frame], boxes, times=stages)
+        t2 = time.perf_counter()
+        persons = self.pose_decode(batch, boxes)[0]
+        stages["postprocess"] = (time.perf_counter() - t2) * 1e3
         if timings is not None:
             timings.update(stages)
         return persons

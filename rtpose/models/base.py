@@ -32,7 +32,7 @@ def count_complexity(model, input_hw: tuple[int, int]) -> Complexity:
 
     MACs are conv / linear / matmul FLOPs / 2 as counted by ``torch.utils.flop_counter``
     (BatchNorm, activations, pooling and interpolation are not counted), the convention of the
-    tables in the reference notes.
+    reference sizes the model tests compare against.
     """
     torch = require("torch", purpose="counting network parameters and MACs")
     from torch.utils.flop_counter import FlopCounterMode

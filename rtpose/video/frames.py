@@ -51,9 +51,10 @@ class Frame:
             raise ValueError(f"Frame.image must have dtype uint8, got {img.dtype}")
 
     @property
-    def size(self) -> tuple[int, int]:
-        """``(width, height)`` in pixels."""
-        return int(self.image.shape[1]), int(self.image.shape[0])
+    def hw(self) -> tuple[int, int]:
+        """``(height, width)`` in pixels, the order of ``image.shape`` and of every other image
+        size in rtpose (there is deliberately no ``size``, whose order a reader would guess)."""
+        return int(self.image.shape[0]), int(self.image.shape[1])
 
     @property
     def on_gpu(self) -> bool:

@@ -121,7 +121,7 @@ class OpenCVSource:
             raise DecodeError(self._first_frame_failure_message(kind))
         self._t0 = time.monotonic()
         self._pending = self._make_frame(image, cap.get(cv2.CAP_PROP_POS_MSEC))
-        self._size = self._pending.size
+        self._size = self._pending.hw[::-1]  # (width, height), as FrameSource.size
         logger.debug(
             "opened %s with OpenCV backend %s: %dx%d, fps=%s, frame_count=%s, live=%s",
             self._name,

@@ -34,7 +34,7 @@ def test_tiny_bench_writes_json_with_sane_numbers(tmp_path, capsys, sample_video
         assert {"decode", "preprocess", "model", "postprocess"} <= set(r["stages_p50_ms"])
         # the model stage is part of what latency measures
         assert r["latency_ms"]["p50"] >= r["stages_p50_ms"]["model"]
-        # crowd scenes hold exactly this many clearly visible people (tests/video/test_synthetic)
+        # crowd scenes hold exactly this many clearly visible people (tests/bench/test_synthetic)
         assert r["persons_per_frame"]["min"] == r["people"] == r["persons_per_frame"]["max"]
         assert r["dropped"] == 0  # offline sources never drop
     assert report["scaling"]["streams=1"]["people"] == [1, 2]

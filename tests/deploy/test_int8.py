@@ -140,8 +140,8 @@ def test_yolo11n_pose_fp16_and_int8(default_weights, video_frames, tmp_path, mon
     On anchors with score > 0.5, at 384x640: fp16 measured 0.07 px (box) / 0.05 px (keypoints),
     bound 0.5 px; int8 (4 calibration frames, MinMax) measured 4 px / 6.3 px, bound 15 px, and
     scores 0.09, bound 0.25."""
-    from rtpose.models import get_model_info
     from rtpose.deploy.onnx import export_yolo_onnx
+    from rtpose.models import get_model_info
 
     src = export_yolo_onnx(get_model_info("yolo11n-pose"), default_weights, tmp_path / "y.onnx")
 

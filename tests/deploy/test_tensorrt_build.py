@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import rtpose._io
 from rtpose.backends.tensorrt.flavour import Flavour, compute_capability, detect_flavour
 from rtpose.cuda.probe import GpuStatus, gpu_status
 from rtpose.deploy import trt_builder as tensorrt_build
@@ -375,7 +376,7 @@ def test_failed_write_leaves_nothing(rtx, models, tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(tensorrt_build.os, "replace", broken_replace)
+    monkeypatch.setattr(rtpose._io.os, "replace", broken_replace)  # the one atomic writer
     with pytest.raises(OSError, match="disk full"):
         _build(rtx, models["fp32"], old)
     assert [p.name for p in out.iterdir()] == ["e.plan"]  # temp file removed

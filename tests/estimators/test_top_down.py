@@ -8,6 +8,7 @@ the coordinates.
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 
 import cv2
 import numpy as np
@@ -98,7 +99,7 @@ def test_detector_must_be_one_stage(rsn18_weights):
 class _WrongKeypoints:
     name = "wrong"
     batch_range = None  # the rest of the Backend protocol: any batch, no stream
-    inputs: dict = {}
+    inputs = MappingProxyType({})
     stream_handle = None
 
     def close(self):
@@ -128,9 +129,7 @@ def test_detector_returning_a_bad_shape(frame):
     from rtpose.models import get_model_info
 
     info = get_model_info("rsn18")
-    pose = TopDownPose(
-        info, _WrongKeypoints(17), info.normalisation, lambda im: np.zeros((2, 4))
-    )
+    pose = TopDownPose(info, _WrongKeypoints(17), info.normalisation, lambda im: np.zeros((2, 4)))
     with pytest.raises(ValueError, match=r"\(N, 5\) array"):
         pose(frame)
 

@@ -13,14 +13,15 @@ bound tests the chain, not the codecs' quantisation (that is tests/codecs' busin
 from __future__ import annotations
 
 import dataclasses
+from types import MappingProxyType
 
 import cv2
 import numpy as np
 import pytest
 
-from rtpose.pipeline.loading import load_one_stage
 from rtpose.estimators.top_down import TopDownConfig, TopDownPose, YoloPersonDetector
 from rtpose.models.zoo import CodecSpec, get_model_info
+from rtpose.pipeline.loading import load_one_stage
 from rtpose.skeletons import get_skeleton
 
 CODECS = {
@@ -63,7 +64,7 @@ class StandInNetwork:
 
     name = "stand-in"
     batch_range = None  # the rest of the Backend protocol: any batch, no stream
-    inputs: dict = {}
+    inputs = MappingProxyType({})
     stream_handle = None
 
     def close(self):
@@ -151,9 +152,7 @@ def make_pose(kind, detector, *, flip=False):
     skeleton = get_skeleton(info.skeleton)
     net = StandInNetwork(info, info.codec.build(info.input_size, info.heatmap_size),
                          skeleton.flip_index)  # fmt: skip
-    pose = TopDownPose(
-        info, net, info.normalisation, detector, TopDownConfig(flip_test=flip)
-    )
+    pose = TopDownPose(info, net, info.normalisation, detector, TopDownConfig(flip_test=flip))
     return pose, net
 
 

@@ -1,5 +1,5 @@
 """Test oracle: MSPN / RSN laid out as in the authors' code (megvii-research/MSPN,
-caiyuanhao1998/RSN), written from the reference notes, independent of rtpose.models.
+caiyuanhao1998/RSN), written independently of rtpose.models.
 
 What differs from rtpose's (MMPose's) layout, and so what the key maps must handle:
 every conv is a ``conv_bn_relu`` with a conv bias; module names (``top.conv``, ``stage{s}``,

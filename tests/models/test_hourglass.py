@@ -1,8 +1,8 @@
 """Stacked hourglass networks: Newell's (pytorch_stacked_hourglass layout) and MMPose hourglass52.
 
 Sizes are checked on the ``meta`` device (shapes only, no memory, no arithmetic); numerics on small
-widths / inputs. The reference sizes are those of the reference notes (seed-networks.md, 1.4 and
-1.5), measured there on the original modules with ``torch.utils.flop_counter``.
+widths / inputs. The reference sizes were measured on the original modules (Newell's
+pytorch_stacked_hourglass, MMPose's hourglass52) with ``torch.utils.flop_counter``.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def test_hourglass52_onnx_matches_torch(tmp_path):
 
 @pytest.mark.parametrize(
     ("stacks", "params", "gmacs", "stored"),
-    # seed-networks.md 1.4: used params, GMACs at 256x256 (K=16), params stored in the port
+    # measured on Newell's modules: used params, GMACs at 256x256 (K=16), params stored in the port
     [(1, 3.43e6, 5.15, 4.36e6), (2, 6.57e6, 8.33, 8.43e6), (8, 25.43e6, 27.44, 32.82e6)],
     ids=["1-stack", "2-stack", "8-stack"],
 )

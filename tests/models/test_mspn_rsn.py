@@ -30,8 +30,8 @@ from official_megvii import official_mspn, official_rsn  # noqa: E402
 KEYS = Path(__file__).parents[1] / "data" / "checkpoint-keys"
 RSN50 = (3, 4, 6, 3)
 
-# name -> (builder, params in M, GMACs at 256x192 of all 4*S supervised outputs): reference notes
-# §2.3 / §3.3, measured on MMPose's modules with torch.utils.flop_counter.
+# name -> (builder, params in M, GMACs at 256x192 of all 4*S supervised outputs), measured on
+# MMPose 1.x's own MSPN / RSN modules with torch.utils.flop_counter.
 VARIANTS = {
     "mspn50_1stg": (lambda: MSPN(1), 25.11, 5.07),
     "mspn50_2stg": (lambda: MSPN(2), 56.80, 11.26),
@@ -46,7 +46,7 @@ VARIANTS = {
 
 
 def _published_shapes(name: str) -> dict[str, tuple[int, ...]]:
-    # key TAB shape, dumped from MMPose 1.x modules (reference notes §2.5 / §3.5)
+    # key TAB shape, dumped from the state_dict of MMPose 1.x's MSPN / RSN modules
     rows = [line.split("\t") for line in (KEYS / f"keys_{name}.txt").read_text().splitlines()]
     return {k: tuple(int(d) for d in s.strip("()").split(",") if d.strip()) for k, s in rows}
 

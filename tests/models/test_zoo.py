@@ -93,10 +93,11 @@ def test_flip_shift_has_one_definition_the_zoo_entry():
     for name in list_models(top_down=True):
         info = get_model_info(name)
         spec = info.codec.build(info.input_size, info.heatmap_size).decode_spec
-        default = info.codec.kind in ("msra", "dark")
-        assert spec.flip_shift == (default if info.codec.flip_shift is None else info.codec.flip_shift)
+        zoo = info.codec.flip_shift
+        assert spec.flip_shift == (info.codec.kind in ("msra", "dark") if zoo is None else zoo)
     newell = get_model_info("hourglass-8")
-    assert newell.codec.build(newell.input_size, newell.heatmap_size).decode_spec.flip_shift is False
+    newell_spec = newell.codec.build(newell.input_size, newell.heatmap_size).decode_spec
+    assert newell_spec.flip_shift is False
     with pytest.raises(ValueError, match="flip_shift=True does not apply"):
         CodecSpec("megvii", kernel_sizes=(5,), decode_kernel=5, flip_shift=True)
 

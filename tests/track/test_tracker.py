@@ -3,15 +3,12 @@ new people, predicted boxes for detect-every-N, and errors on bad input."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
 from rtpose.estimators.results import Person
 from rtpose.geometry import boxes_from_keypoints
 from rtpose.track import PoseTracker, TrackerConfig
-from rtpose.track.assignment import linear_sum_assignment
 
 # A standing COCO-17 person, ~180 px tall, offsets (dx, dy) from the body centre.
 _TEMPLATE = np.array(
@@ -50,29 +47,6 @@ def make_person(cx: float, cy: float, rng: np.random.Generator, *, noise: float 
     pw, ph = 0.05 * (x2 - x1), 0.05 * (y2 - y1)
     box = np.array([x1 - pw, y1 - ph, x2 + pw, y2 + ph]) + rng.normal(0.0, noise, 4)
     return Person(box=tuple(float(v) for v in box), score=0.9, keypoints=kpts)
-
-
-def test_linear_sum_assignment_is_optimal():
-    rng = np.random.default_rng(0)
-    for it in range(200):
-        n, m = (int(v) for v in rng.integers(1, 6, 2))
-        cost = rng.normal(size=(n, m))
-        if it % 3 == 0:
-            cost = np.round(cost)  # ties
-        rows, cols = linear_sum_assignment(cost)
-        assert len(rows) == len(cols) == min(n, m)
-        assert len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
-        if n <= m:
-            best = min(
-                sum(cost[i, p[i]] for i in range(n)) for p in itertools.permutations(range(m), n)
-            )
-        else:
-            best = min(
-                sum(cost[p[j], j] for j in range(m)) for p in itertools.permutations(range(n), m)
-            )
-        assert cost[rows, cols].sum() == pytest.approx(best, abs=1e-9)
-    empty = linear_sum_assignment(np.zeros((0, 3)))
-    assert empty[0].shape == empty[1].shape == (0,)
 
 
 @pytest.mark.parametrize("match", ["iou+oks", "iou", "oks"])

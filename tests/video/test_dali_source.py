@@ -145,7 +145,7 @@ def test_sample_video_matches_opencv(sample_video):
         assert src.size == (1768, 994) and src.frame_count == 230 and src.fps == 30.0
         pts, n = [], 0
         for f in src:
-            assert f.index == n and f.size == (1768, 994)
+            assert f.index == n and f.hw == (994, 1768)
             pts.append(f.pts)
             n += 1
     assert n == 230

@@ -73,7 +73,7 @@ def test_sample_reads_all_frames_in_order(sample_video):
         first = next(src)
         assert first.index == 0 and first.pts == 0.0
         assert first.image.shape == (SAMPLE_SIZE[1], SAMPLE_SIZE[0], 3)
-        assert first.image.dtype == np.uint8 and first.size == SAMPLE_SIZE
+        assert first.image.dtype == np.uint8 and first.hw == SAMPLE_SIZE[::-1]
         indices, pts = _read_all(src)
     assert [0, *indices] == list(range(SAMPLE_FRAMES))
     pts = [first.pts, *pts]
@@ -125,7 +125,7 @@ def test_live_flag_on_a_file_hides_the_frame_count(tmp_path):
 
 def test_frame_validates_its_image():
     frame = Frame(index=0, pts=0.0, image=np.zeros((48, 64, 3), np.uint8))
-    assert frame.size == (64, 48)
+    assert frame.hw == (48, 64)
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         Frame(index=0, pts=0.0, image=np.zeros((48, 64), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
@@ -388,7 +388,7 @@ def test_gif_is_left_to_ffmpeg(tmp_path):
     if not cv2.imwrite(str(path), np.zeros((48, 64, 3), np.uint8)):
         pytest.skip("this OpenCV build cannot write GIF")
     with OpenCVSource(path) as src:
-        assert [f.size for f in src] == [(64, 48)]
+        assert [f.hw for f in src] == [(48, 64)]
 
 
 def test_a_file_opened_live_is_played_in_real_time(tmp_path):
