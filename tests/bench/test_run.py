@@ -51,7 +51,7 @@ def test_the_version_is_defined_once_in_a_leaf_module_and_matches_pyproject():
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^dynamic = \["version"\]', pyproject, re.M)
     assert 'version = { attr = "rtpose._version.__version__" }' in pyproject
-    assert not re.search(r"^version = ", pyproject, re.M)
+    assert not re.search(r"^version = \"", pyproject, re.M)  # no literal version
 
 
 def test_the_cli_front_end_imports_neither_the_cli_main_nor_the_package_root():
