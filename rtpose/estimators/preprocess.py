@@ -15,10 +15,10 @@ import numpy as np
 
 from rtpose.models.zoo import Normalisation
 from rtpose.ops import affine_warp, box_to_affine, letterbox_matrix
+from rtpose.ops.box_affine import DEFAULT_PADDING
 from rtpose.ops.letterbox import Letterbox
 
 PAD_VALUE = 114.0  # grey the YOLO models were trained with around letterboxed images
-CROP_PADDING = 1.25  # person-box enlargement before cropping (MMPose top-down geometry)
 
 
 def check_image(image: Any) -> None:
@@ -64,14 +64,13 @@ def letterbox_batch(
     images, with ``stream``)."""
     matrices = np.repeat(lb.matrix[None], len(images), axis=0)
     single = len(images) == 1
-    x = affine_warp(
+    return affine_warp(
         images[0] if single else list(images), matrices, lb.out_hw,
         frame_index=None if single else np.arange(len(images)),
-        mean=norm.mean, std=norm.std, channel_order=warp_channel_order(norm.channel_order,
-                                                                       image_order),
+        mean=norm.mean, std=norm.std,
+        channel_order=warp_channel_order(norm.channel_order, image_order),
         border_value=PAD_VALUE, stream=stream, out=out,
     )  # fmt: skip
-    return x
 
 
 def crop_batch(
@@ -80,7 +79,7 @@ def crop_batch(
     input_size: tuple[int, int],
     norm: Normalisation,
     *,
-    padding: float = CROP_PADDING,
+    padding: float = DEFAULT_PADDING,
     image_order: str = "bgr",
     stream: Any = None,
 ) -> tuple[Any, np.ndarray]:

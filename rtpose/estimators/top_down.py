@@ -31,6 +31,7 @@ from rtpose.estimators.preprocess import check_image, crop_batch
 from rtpose.estimators.results import Person
 from rtpose.models.zoo import ModelInfo, Normalisation
 from rtpose.ops import decode_heatmaps, flip_merge
+from rtpose.ops.box_affine import DEFAULT_PADDING
 from rtpose.skeletons import get_skeleton
 from rtpose.video.frames import Frame
 
@@ -45,7 +46,7 @@ class TopDownConfig:
     """Options of the top-down path."""
 
     flip_test: bool = False  # also run mirrored crops and average (slower, usually more accurate)
-    padding: float = 1.25  # box enlargement before cropping (MMPose)
+    padding: float = DEFAULT_PADDING  # box enlargement before cropping (MMPose: 1.25)
     max_batch: int = 64  # crops per network call (2x when flip testing)
 
     def __post_init__(self) -> None:

@@ -7,8 +7,6 @@ measured ~5e-4.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -22,11 +20,6 @@ from tiny_onnx import F16, F32, SIZE  # noqa: E402
 
 from rtpose.deploy.fp16 import FP32_OPS, convert_fp16  # noqa: E402
 from rtpose.errors import EngineBuildError  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def fp32_model(tmp_path_factory) -> Path:
-    return tiny.export_tiny_net(tmp_path_factory.mktemp("fp16") / "tiny.onnx")
 
 
 def test_fp16_weights_io_and_kept_ops(fp32_model, tmp_path):

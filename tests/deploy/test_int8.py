@@ -29,11 +29,6 @@ from rtpose.errors import EngineBuildError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def fp32_model(tmp_path_factory) -> Path:
-    return tiny.export_tiny_net(tmp_path_factory.mktemp("int8") / "tiny.onnx")
-
-
-@pytest.fixture(scope="module")
 def video_frames(sample_video) -> list[np.ndarray]:
     return calibration_frames(sample_video, count=8)
 
