@@ -97,7 +97,7 @@ class OneStagePose:
         times = {} if times is None else times
         groups: dict[tuple[int, int], list[int]] = {}
         for i, frame in enumerate(frames):
-            groups.setdefault(tuple(frame.image.shape[:2]), []).append(i)
+            groups.setdefault(frame.hw, []).append(i)
         out: list[RawDetections | None] = [None] * len(frames)
         for hw, members in groups.items():
             t0 = time.perf_counter()
