@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtpose.bench.run import cpu_name
+from rtpose.bench.run import machine_info
 
 STAGES = ("decode", "preprocess", "model", "postprocess")
 
@@ -99,7 +99,7 @@ def main() -> None:
         date=dt.date.today().isoformat(),
         video=Path(args.video).name,
         model="yolo11n-pose",
-        machine={"cpu": cpu_name(), "cores": os.cpu_count(), "os": platform.platform()},
+        machine=machine_info(),
         versions=versions(),
     )
     print(f"{'stage':12s} {'mean ms':>8s} {'p50 ms':>8s} {'p95 ms':>8s}")

@@ -18,7 +18,14 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "rtpose"
 # The layer order, written once. Each inner list is one layer; the first layer is the lowest.
 # A unit is a top-level module of rtpose or a sub-package (everything below rtpose.X).
 LAYERS: list[list[str]] = [
-    ["rtpose.errors", "rtpose._deps", "rtpose._native", "rtpose._io", "rtpose._version"],
+    [
+        "rtpose.errors",
+        "rtpose._deps",
+        "rtpose._native",
+        "rtpose._io",
+        "rtpose._version",
+        "rtpose._cpu",
+    ],
     ["rtpose.skeletons", "rtpose.geometry", "rtpose.assets"],
     ["rtpose.cuda"],
     ["rtpose.ops"],

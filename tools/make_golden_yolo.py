@@ -9,11 +9,11 @@ produced by the original implementation on real video frames. This script produc
 golden values: ``tests/data/golden_yolo11n_pose.json``.
 
 Ultralytics is never a dependency of rtpose. This script creates a throwaway virtualenv
-(a temporary directory, or ``--venv DIR`` to keep and reuse one), installs the CPU build of
-``torch==2.13.0`` and a pinned ``ultralytics`` there with ``--no-deps`` (plus the few
-packages it imports at predict time), then re-executes itself inside that venv to run
-``YOLO(weights).predict(frame, imgsz=640, conf=0.25, iou=0.7, device="cpu")`` on frames
-0, 30, ..., 210 of the demo video. Only the JSON output lands in the repository.
+(a temporary directory, or ``--venv DIR`` to keep and reuse one) with ``tools/peer_venv.py``:
+the CPU build of ``torch==2.13.0`` and a pinned ``ultralytics`` installed with ``--no-deps``
+(plus the few packages it imports at predict time); it then re-executes itself inside that
+venv to run ``YOLO(weights).predict(frame, imgsz=640, conf=0.25, iou=0.7, device="cpu")`` on
+frames 0, 30, ..., 225 of the demo video. Only the JSON output lands in the repository.
 
 No CPU build of torchvision matching torch 2.13 exists on PyPI (the PyPI wheels link
 against CUDA libraries), so by default a tiny ``torchvision`` shim distribution (plain-torch
@@ -43,12 +43,23 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+# This file runs as a script, inside the venv with ``python -I`` too, which leaves the script's
+# folder off sys.path: put it back so that the sibling module imports.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from peer_venv import (
+    check_input,
+    prepare_ultralytics_venv,
+    ultralytics_env,
+    venv_python,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "tests" / "data" / "golden_yolo11n_pose.json"
@@ -70,195 +81,10 @@ SETTINGS = {
 }
 DECIMALS = 4
 
-# Everything installed into the throwaway venv. torch must come first and alone: it resolves
-# to the local CPU wheel; any other torch requirement would pull gigabytes of CUDA wheels.
-TORCH_REQ = "torch==2.13.0"
-ULTRALYTICS_REQ = "ultralytics==8.3.253"
-# Imported by ultralytics on the predict path; none of them depends on torch.
-RUNTIME_REQS = (
-    "numpy==2.4.6",
-    "opencv-python-headless==5.0.0.93",
-    "pyyaml==6.0.3",
-    "pillow==13.0.0",
-)
-TORCHVISION_REQ = "torchvision==0.28.0"
-SHIM_VERSION = "0.28.0+rtposeshim"
-
-SHIM_INIT = f'''"""Not torchvision: a shim for a throwaway venv, written by {GENERATOR}."""
-
-from . import ops
-
-__version__ = "{SHIM_VERSION}"
-__all__ = ["__version__", "ops"]
-'''
-
-SHIM_OPS = '''"""Plain-torch stand-ins for torchvision.ops.nms and batched_nms (same semantics)."""
-
-import torch
-
-
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy NMS on xyxy boxes; returns kept indices sorted by decreasing score."""
-    if boxes.numel() == 0:
-        return torch.empty((0,), dtype=torch.int64, device=boxes.device)
-    x1, y1, x2, y2 = boxes.unbind(1)
-    areas = (x2 - x1) * (y2 - y1)
-    order = torch.sort(scores, stable=True, descending=True).indices
-    suppressed = torch.zeros(order.numel(), dtype=torch.bool, device=boxes.device)
-    keep = []
-    for pos in range(order.numel()):
-        if suppressed[pos]:
-            continue
-        i = order[pos]
-        keep.append(i)
-        rest = order[pos + 1 :]
-        w = (torch.minimum(x2[i], x2[rest]) - torch.maximum(x1[i], x1[rest])).clamp(min=0)
-        h = (torch.minimum(y2[i], y2[rest]) - torch.maximum(y1[i], y1[rest])).clamp(min=0)
-        inter = w * h
-        iou = inter / (areas[i] + areas[rest] - inter)
-        suppressed[pos + 1 :] |= iou > iou_threshold
-    return torch.stack(keep).to(torch.int64)
-
-
-def batched_nms(
-    boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float
-) -> torch.Tensor:
-    """NMS applied independently per category (coordinate-offset trick)."""
-    if boxes.numel() == 0:
-        return torch.empty((0,), dtype=torch.int64, device=boxes.device)
-    offsets = idxs.to(boxes) * (boxes.max() + 1)
-    return nms(boxes + offsets[:, None], scores, iou_threshold)
-'''
-
-PROBE_TORCHVISION = (
-    "import torch, torchvision; "
-    "b = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.], [50., 50., 60., 60.]]); "
-    "k = torchvision.ops.nms(b, torch.tensor([0.9, 0.8, 0.7]), 0.5); "
-    "assert k.tolist() == [0, 2], k; print(torchvision.__version__)"
-)
-
 
 def log(msg: str) -> None:
     """Progress/status line of this CLI."""
     print(f"[make_golden_yolo] {msg}", file=sys.stderr, flush=True)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check_input(path: Path, expected: str, what: str) -> None:
-    if not path.is_file():
-        raise SystemExit(f"error: {what} not found: {path}")
-    actual = sha256_of(path)
-    if actual != expected:
-        raise SystemExit(
-            f"error: {what} {path} has sha256 {actual}, expected {expected}; "
-            "refusing to generate golden values from a different file"
-        )
-
-
-# --------------------------------------------------------------------------- outer side
-
-
-def venv_python(venv: Path) -> Path:
-    return venv / "bin" / "python"
-
-
-def pip(venv: Path, *args: str) -> None:
-    cmd = [str(venv_python(venv)), "-m", "pip", "--disable-pip-version-check", *args]
-    log("$ pip " + " ".join(args))
-    subprocess.run(cmd, check=True)
-
-
-def probe(venv: Path, code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(venv_python(venv)), "-I", "-c", code], capture_output=True, text=True, check=False
-    )
-
-
-def site_packages(venv: Path) -> Path:
-    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    out = subprocess.run(
-        [str(venv_python(venv)), "-I", "-c", code], capture_output=True, text=True, check=True
-    )
-    return Path(out.stdout.strip())
-
-
-def remove_torchvision_shim(venv: Path) -> None:
-    sp = site_packages(venv)
-    shims = list(sp.glob("torchvision-*rtposeshim.dist-info"))
-    if shims:
-        for path in [sp / "torchvision", *shims]:
-            if path.exists():
-                shutil.rmtree(path)
-
-
-def install_torchvision_shim(venv: Path) -> None:
-    sp = site_packages(venv)
-    pkg = sp / "torchvision"
-    dist = sp / f"torchvision-{SHIM_VERSION}.dist-info"
-    for path in [pkg, *sp.glob("torchvision-*.dist-info")]:
-        if path.exists():
-            shutil.rmtree(path)
-    pkg.mkdir()
-    dist.mkdir()
-    (pkg / "__init__.py").write_text(SHIM_INIT)
-    (pkg / "ops.py").write_text(SHIM_OPS)
-    (dist / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: torchvision\nVersion: {SHIM_VERSION}\n"
-        f"Summary: plain-torch shim written by {GENERATOR}\n"
-    )
-    (dist / "INSTALLER").write_text(GENERATOR + "\n")
-    files = ["torchvision/__init__.py", "torchvision/ops.py"]
-    files += [f"{dist.name}/{name}" for name in ("METADATA", "INSTALLER", "RECORD")]
-    (dist / "RECORD").write_text("".join(f"{name},,\n" for name in files))
-
-
-def ensure_torchvision(venv: Path, mode: str) -> None:
-    """Leave a torchvision in the venv whose ``ops.nms`` works: real if possible, else shim."""
-    if mode == "shim":
-        log("installing the torchvision shim (--torchvision shim)")
-        install_torchvision_shim(venv)
-    else:
-        current = probe(venv, PROBE_TORCHVISION)
-        if current.returncode == 0 and (mode == "auto" or "rtposeshim" not in current.stdout):
-            log(f"torchvision already usable: {current.stdout.strip()}")
-            return
-        remove_torchvision_shim(venv)
-        pip(venv, "install", "--quiet", "--no-deps", TORCHVISION_REQ)
-        real = probe(venv, PROBE_TORCHVISION)
-        if real.returncode == 0:
-            log(f"real torchvision works on CPU: {real.stdout.strip()}")
-            return
-        reason = (real.stderr.strip().splitlines() or ["?"])[-1]
-        if mode == "real":
-            raise SystemExit(f"error: real torchvision does not work here: {reason}")
-        log(f"real torchvision unusable ({reason}); installing the plain-torch shim")
-        pip(venv, "uninstall", "-y", "torchvision")
-        install_torchvision_shim(venv)
-    shim = probe(venv, PROBE_TORCHVISION)
-    if shim.returncode != 0:
-        raise SystemExit(f"error: torchvision shim does not work:\n{shim.stderr}")
-
-
-def prepare_venv(venv: Path, torchvision_mode: str) -> None:
-    if not venv_python(venv).exists():
-        log(f"creating virtualenv {venv}")
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    else:
-        log(f"reusing virtualenv {venv}")
-    pip(venv, "install", "--quiet", TORCH_REQ)
-    pip(venv, "install", "--quiet", "--no-deps", ULTRALYTICS_REQ)
-    pip(venv, "install", "--quiet", *RUNTIME_REQS)
-    ensure_torchvision(venv, torchvision_mode)
-    check = probe(venv, "import torch; print(torch.__version__)")
-    if check.returncode != 0 or not check.stdout.startswith("2.13.0"):
-        raise SystemExit(f"error: unexpected torch in the venv: {check.stdout}{check.stderr}")
 
 
 def format_json(doc: dict) -> str:
@@ -295,18 +121,9 @@ def run_outer(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="rtpose-golden-") as scratch_dir:
         scratch = Path(scratch_dir)
         venv = args.venv.expanduser().resolve() if args.venv else scratch / "venv"
-        prepare_venv(venv, args.torchvision)
+        prepare_ultralytics_venv(venv, args.torchvision)
 
-        config_dir = scratch / "config"
-        config_dir.mkdir()
-        env = dict(os.environ)
-        env.update(
-            YOLO_OFFLINE="true",  # ultralytics checks for the literal string "true"
-            YOLO_CONFIG_DIR=str(config_dir),  # settings.json goes here, not to $HOME
-            YOLO_VERBOSE="false",
-            MPLCONFIGDIR=str(config_dir / "matplotlib"),
-            PYTHONNOUSERSITE="1",
-        )
+        env = ultralytics_env(scratch / "config")
         raw_path = scratch / "raw.json"
         job = {"weights": str(weights), "video": str(video), "out": str(raw_path)}
         log("running the original ultralytics YOLO11n-pose inside the venv")

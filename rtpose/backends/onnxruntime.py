@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rtpose._cpu import usable_cores
 from rtpose._deps import require
 from rtpose.backends.base import TensorSpec, closed_error
 from rtpose.cuda.arrays import is_device_array, to_host
@@ -24,7 +25,9 @@ class OnnxRuntimeBackend:
 
     Args:
         path: the ``.onnx`` file.
-        threads: intra-op threads (default: ONNX Runtime's choice, one per physical core).
+        threads: intra-op threads (default: the cores this process may use,
+            :func:`rtpose._cpu.usable_cores`; ONNX Runtime's own default counts the machine's
+            cores and pins its threads outside the process's CPU mask).
         providers: execution providers in priority order (default: CUDA when available, then CPU).
 
     The session runs on ONNX Runtime's own streams: ``stream_handle`` is None. An export with a
@@ -55,8 +58,7 @@ class OnnxRuntimeBackend:
                 f"ONNX Runtime providers {missing} are not available here (available: {available})"
             )
         opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
+        opts.intra_op_num_threads = threads or usable_cores()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.path = path
         self.session = ort.InferenceSession(str(path), opts, providers=wanted)

@@ -33,6 +33,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from rtpose._cpu import usable_cores
 from rtpose._io import atomic_path
 from rtpose._version import __version__
 
@@ -298,6 +299,7 @@ def machine_info() -> dict[str, Any]:
     return {
         "cpu": cpu_name(),
         "cores": os.cpu_count(),
+        "usable_cores": usable_cores(),
         "gpu": (gpu.name or "unknown NVIDIA GPU") if gpu.available else None,
         "os": platform.platform(),
     }

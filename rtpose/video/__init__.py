@@ -23,12 +23,14 @@ from rtpose.video.opencv import OpenCVSource, _check_video_file
 from rtpose.video.probe import VideoProbe, probe_video
 
 __all__ = [
+    "CPU_DECODER_MS",
     "ArraySource",
     "DALISource",
     "Frame",
     "FrameSource",
     "OpenCVSource",
     "VideoProbe",
+    "fastest_cpu_decoder",
     "open_source",
     "probe_video",
 ]
@@ -40,6 +42,18 @@ Decoder = Literal["auto", "dali", "opencv"]
 _DEVICES = ("cpu", "gpu", "auto")
 _DECODERS = ("auto", "dali", "opencv")
 _DALI_INSTALL = "pip install 'rtpose[dali]' (nvidia-dali-cuda130 and av)"
+
+# Decoding every frame of the sample video (1768x994, 230 frames) and of its H.264 and MJPEG
+# re-encodes on a 2-core AMD EPYC, ms per frame (median of 3 alternating rounds;
+# benchmarks/results/2026-12-03-cpu2-decoders.json, made by benchmarks/bench_decoders.py).
+# DALI's CPU decoder has no H.264. OpenCV (FFmpeg) wins for every codec by 3.5-4x, so on the
+# CPU open_source() decodes with OpenCV unless decoder="dali" is asked for.
+# tests/video/test_decoder_choice.py holds this table to the committed measurement.
+CPU_DECODER_MS: dict[str, dict[str, float]] = {
+    "vp9": {"OpenCV": 4.55, "DALI-CPU": 16.29},
+    "h264": {"OpenCV": 3.80},
+    "mjpeg": {"OpenCV": 4.17, "DALI-CPU": 15.55},
+}
 
 
 def open_source(
@@ -58,8 +72,9 @@ def open_source(
     - Files with ``live=True`` (real-time playback, paced by the frames' timestamps): OpenCV,
       as DALISource has no live mode.
     - Files, ``device="gpu"``: DALI with NVDEC. Needs DALI, PyAV and cupy, and a GPU.
-    - Files, ``device="cpu"``: DALI's CPU decoder when DALI and PyAV are installed and the codec
-      is VP8, VP9 or MJPEG; OpenCV otherwise.
+    - Files, ``device="cpu"``: the fastest CPU decoder by the measurement in
+      :data:`CPU_DECODER_MS`: OpenCV (FFmpeg), 3.5-4x faster than DALI's CPU decoder on VP9 and
+      MJPEG here (DALI-CPU has no H.264). DALI-CPU only with ``decoder="dali"``.
     - Files, ``device="auto"``: DALI on the GPU when DALI, PyAV, cupy and a GPU are there and
       NVDEC decodes the codec; otherwise the ``device="cpu"`` rule.
     - ``decoder="opencv"`` or ``"dali"`` forces that decoder (``"dali"`` on the GPU when
@@ -133,41 +148,67 @@ def open_source(
         return DALISource(path, device=where)
 
     # decoder="auto", device "cpu" or "auto", not live.
+    if device == "auto" and _dali_installed() and _gpu_available():
+        _check_video_file(path)
+        try:
+            probe = probe_video(path)
+        except DecodeError as exc:
+            # Let OpenCV try: it reports unreadable files in its own words, or reads what PyAV
+            # can't.
+            logger.info("decoding '%s' with OpenCV: PyAV could not probe it (%s)", path, exc)
+            return OpenCVSource(path, live=live)
+        if probe.frame_count > 0 and probe.codec in GPU_CODECS:
+            logger.info("decoding '%s' (%s) with DALI on the GPU", path, probe.codec_name)
+            return DALISource(path, device="gpu", probe=probe)
+    if fastest_cpu_decoder() == "OpenCV":  # no probe needed: OpenCV for every codec
+        logger.info("decoding '%s' with OpenCV on the CPU: %s", path, _cpu_reason())
+        return OpenCVSource(path, live=live)
+    return _per_codec_cpu_choice(path, live)
+
+
+def _per_codec_cpu_choice(path: str, live: bool | None) -> FrameSource:
+    """The CPU decoder for this file's codec, where the measurement differs by codec."""
     if not _dali_installed():
-        logger.info(
-            "decoding '%s' with OpenCV on the CPU: DALI/PyAV are not installed (%s)",
-            path,
-            _DALI_INSTALL,
-        )
+        logger.info("decoding '%s' with OpenCV on the CPU: DALI/PyAV are not installed", path)
         return OpenCVSource(path, live=live)
     _check_video_file(path)
     try:
         probe = probe_video(path)
     except DecodeError as exc:
-        # Let OpenCV try: it reports unreadable files in its own words, or reads what PyAV can't.
         logger.info("decoding '%s' with OpenCV: PyAV could not probe it (%s)", path, exc)
         return OpenCVSource(path, live=live)
-    if probe.frame_count == 0:
-        logger.info("decoding '%s' with OpenCV: the probe found no video packets", path)
-        return OpenCVSource(path, live=live)
-    if device == "auto" and probe.codec in GPU_CODECS and _gpu_available():
-        logger.info("decoding '%s' (%s) with DALI on the GPU", path, probe.codec_name)
-        return DALISource(path, device="gpu", probe=probe)
-    if probe.codec in CPU_CODECS:
-        logger.info(
-            "decoding '%s' (%s) with DALI on the CPU%s",
-            path,
-            probe.codec_name,
-            "" if device == "cpu" else " (no GPU usable for DALI)",
-        )
+    dali_wins = probe.codec in CPU_DECODER_MS and fastest_cpu_decoder(probe.codec) == "DALI-CPU"
+    if dali_wins and probe.codec in CPU_CODECS and probe.frame_count > 0:
+        logger.info("decoding '%s' (%s) with DALI on the CPU: %s", path, probe.codec_name,
+                    _cpu_reason())  # fmt: skip
         return DALISource(path, device="cpu", probe=probe)
-    logger.info(
-        "decoding '%s' (%s) with OpenCV on the CPU: DALI's CPU decoder handles only VP8, VP9 "
-        "and MJPEG",
-        path,
-        probe.codec_name,
-    )
+    logger.info("decoding '%s' (%s) with OpenCV on the CPU: %s", path, probe.codec_name,
+                _cpu_reason())  # fmt: skip
     return OpenCVSource(path, live=live)
+
+
+def fastest_cpu_decoder(codec: str | None = None) -> str | None:
+    """The CPU decoder with the lowest measured ms/frame for ``codec``, from
+    :data:`CPU_DECODER_MS`; with ``codec=None`` the decoder that is fastest for every codec
+    measured, or None when that differs by codec."""
+    if codec is not None:
+        by_decoder = CPU_DECODER_MS[codec]
+        return min(by_decoder, key=by_decoder.__getitem__)
+    winners = {fastest_cpu_decoder(c) for c in CPU_DECODER_MS}
+    return winners.pop() if len(winners) == 1 else None
+
+
+def _cpu_reason() -> str:
+    parts = []
+    for codec, by_decoder in CPU_DECODER_MS.items():
+        cells = ", ".join(f"{name} {ms:.1f}" for name, ms in sorted(by_decoder.items()))
+        parts.append(f"{codec} {cells}")
+    return (
+        "the fastest CPU decoder for every codec measured (ms/frame: "
+        + "; ".join(parts)
+        + "; benchmarks/bench_decoders.py); decoder='dali' decodes VP8/VP9/MJPEG with DALI's "
+        "CPU decoder instead"
+    )
 
 
 def _kind(uri: object) -> Literal["camera", "url", "file", "invalid"]:

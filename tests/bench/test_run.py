@@ -37,7 +37,8 @@ def test_versions_and_machine_keep_their_json_keys():
     }
     assert versions()["rtpose"] == rtpose.__version__
     info = machine_info()
-    assert set(info) == {"cpu", "cores", "gpu", "os"} and info["cores"] >= 1
+    assert set(info) == {"cpu", "cores", "usable_cores", "gpu", "os"} and info["cores"] >= 1
+    assert 1 <= info["usable_cores"] <= info["cores"]
 
 
 def test_the_version_is_defined_once_in_a_leaf_module_and_matches_pyproject():
