@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -42,12 +41,12 @@ def versions() -> dict[str, str]:
     }
 
 
-def run(video: str, backend: str, warmup: int) -> dict:
+def run(video: str, backend: str, warmup: int, pipelined: bool = True) -> dict:
     import rtpose
 
     per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
     persons = 0
-    with rtpose.VideoPoseStream(video, backend=backend) as stream:
+    with rtpose.VideoPoseStream(video, backend=backend, pipelined=pipelined) as stream:
         start = None
         for f in stream:
             if f.index == warmup:
@@ -72,6 +71,7 @@ def run(video: str, backend: str, warmup: int) -> dict:
     outside = sum(stats[s]["mean_ms"] for s in STAGES if s != "model")
     return {
         "backend": backend_name,
+        "pipelined": pipelined,
         "frames": frames,
         "warmup_frames": warmup,
         "persons": persons,
@@ -83,6 +83,34 @@ def run(video: str, backend: str, warmup: int) -> dict:
     }
 
 
+def model_only(video: str, backend: str, runs: int = 50) -> dict:
+    """The network alone on one letterboxed frame of the video, as the stream feeds it: the
+    ceiling the stream is measured against (same threads as the stream)."""
+    from rtpose.estimators.preprocess import letterbox_batch
+    from rtpose.video import open_source
+
+    with open_source(video, decoder="opencv") as src:
+        image = next(iter(src)).image
+    from rtpose.pipeline.loading import load_one_stage
+
+    pose = load_one_stage("yolo11n-pose", backend=backend)
+    try:
+        x = letterbox_batch([image], pose.letterbox(image.shape[:2]), pose.normalisation)
+        network = pose.backend
+        feed = {network.input_names[0]: x}
+        for _ in range(5):
+            network.run(feed)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            network.run(feed)
+            times.append((time.perf_counter() - t) * 1e3)
+    finally:
+        pose.close()
+    ms = float(np.median(times))
+    return {"input_shape": list(x.shape), "p50_ms": ms, "fps": 1e3 / ms, "runs": runs}
+
+
 def main() -> None:
     from rtpose.assets import asset_path
 
@@ -90,10 +118,13 @@ def main() -> None:
     parser.add_argument("--video", default=str(asset_path("demo.mp4")))
     parser.add_argument("--backend", default="onnxruntime")
     parser.add_argument("--warmup", type=int, default=10, help="frames excluded from the stats")
+    parser.add_argument("--sync", action="store_true", help="run the stages in one thread")
     parser.add_argument("--out", type=Path, help="JSON file (default: benchmarks/results/...)")
     args = parser.parse_args()
 
-    result = run(args.video, args.backend, args.warmup)
+    result = run(args.video, args.backend, args.warmup, pipelined=not args.sync)
+    result["model_only"] = model_only(args.video, args.backend)
+    result["share_of_ceiling"] = result["end_to_end_fps"] / result["model_only"]["fps"]
     result.update(
         what="cpu-pipeline",
         date=dt.date.today().isoformat(),
@@ -111,8 +142,13 @@ def main() -> None:
         f"{100 * result['outside_model_ratio']:.1f}% of the model (target <= 15%); "
         f"end to end {result['end_to_end_fps']:.1f} FPS over {result['frames']} frames"
     )
+    mo = result["model_only"]
+    print(f"model alone {mo['p50_ms']:.2f} ms ({mo['fps']:.1f} FPS ceiling): the stream reaches "
+          f"{100 * result['share_of_ceiling']:.0f}% of it")  # fmt: skip
+    mode = "pipelined" if result["pipelined"] else "sync"
     out = args.out or Path(__file__).parent / "results" / (
-        f"{result['date']}-cpu{os.cpu_count()}-pipeline-{result['backend']}.json"
+        f"{result['date']}-cpu{result['machine']['usable_cores']}-pipeline-{result['backend']}"
+        f"-{mode}.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
