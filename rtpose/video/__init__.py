@@ -149,13 +149,8 @@ def open_source(
 
     # decoder="auto", device "cpu" or "auto", not live.
     if device == "auto" and _dali_installed() and _gpu_available():
-        _check_video_file(path)
-        try:
-            probe = probe_video(path)
-        except DecodeError as exc:
-            # Let OpenCV try: it reports unreadable files in its own words, or reads what PyAV
-            # can't.
-            logger.info("decoding '%s' with OpenCV: PyAV could not probe it (%s)", path, exc)
+        probe = _probe(path)
+        if probe is None:
             return OpenCVSource(path, live=live)
         if probe.frame_count > 0 and probe.codec in GPU_CODECS:
             logger.info("decoding '%s' (%s) with DALI on the GPU", path, probe.codec_name)
@@ -166,16 +161,24 @@ def open_source(
     return _per_codec_cpu_choice(path, live)
 
 
+def _probe(path: str) -> VideoProbe | None:
+    """The file's probe, or None (logged) where PyAV cannot read it: OpenCV then tries, and
+    reports unreadable files in its own words or reads what PyAV can't."""
+    _check_video_file(path)
+    try:
+        return probe_video(path)
+    except DecodeError as exc:
+        logger.info("decoding '%s' with OpenCV: PyAV could not probe it (%s)", path, exc)
+        return None
+
+
 def _per_codec_cpu_choice(path: str, live: bool | None) -> FrameSource:
     """The CPU decoder for this file's codec, where the measurement differs by codec."""
     if not _dali_installed():
         logger.info("decoding '%s' with OpenCV on the CPU: DALI/PyAV are not installed", path)
         return OpenCVSource(path, live=live)
-    _check_video_file(path)
-    try:
-        probe = probe_video(path)
-    except DecodeError as exc:
-        logger.info("decoding '%s' with OpenCV: PyAV could not probe it (%s)", path, exc)
+    probe = _probe(path)
+    if probe is None:
         return OpenCVSource(path, live=live)
     dali_wins = probe.codec in CPU_DECODER_MS and fastest_cpu_decoder(probe.codec) == "DALI-CPU"
     if dali_wins and probe.codec in CPU_CODECS and probe.frame_count > 0:
