@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml setup.py CMakeLists.txt $(NATIVE_SOURCES)
 	$(PIP) --upgrade pip
 	$(PIP) "$(TORCH_SPEC)"
 	$(PIP) "setuptools>=68" wheel "pybind11>=2.12" "cmake>=3.18" ninja
-	$(PIP) --no-build-isolation -e ".[dev,torch,build,tensorrt-rtx,dali]"
+	$(PIP) --no-build-isolation -e ".[dev,torch,build,tensorrt-rtx,dali,openvino]"
 	touch $@
 
 install: $(STAMP)  ## create the virtualenv and install rtpose (editable, native extension built)

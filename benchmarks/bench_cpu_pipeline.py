@@ -5,7 +5,10 @@ un-letterbox) over every frame of the sample video, and reports per-frame decode
 model and postprocess times (mean, p50, p95) and the ratio of everything outside the model to the
 model time (target: <= 15% on a 2-core machine). Prints a table and writes JSON.
 
-    python benchmarks/bench_cpu_pipeline.py [--video PATH] [--backend onnxruntime] [--out FILE]
+    python benchmarks/bench_cpu_pipeline.py [--video PATH] [--backend onnxruntime]
+        [--precision fp32|int8] [--sync] [--out FILE]
+
+``--precision int8`` runs the gated int8 CPU model (built on first use, before timing starts).
 """
 
 from __future__ import annotations
@@ -41,12 +44,16 @@ def versions() -> dict[str, str]:
     }
 
 
-def run(video: str, backend: str, warmup: int, pipelined: bool = True) -> dict:
+def run(
+    video: str, backend: str, warmup: int, pipelined: bool = True, precision: str = "fp32"
+) -> dict:
     import rtpose
 
     per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
     persons = 0
-    with rtpose.VideoPoseStream(video, backend=backend, pipelined=pipelined) as stream:
+    with rtpose.VideoPoseStream(
+        video, backend=backend, pipelined=pipelined, precision=precision
+    ) as stream:
         start = None
         for f in stream:
             if f.index == warmup:
@@ -71,6 +78,7 @@ def run(video: str, backend: str, warmup: int, pipelined: bool = True) -> dict:
     outside = sum(stats[s]["mean_ms"] for s in STAGES if s != "model")
     return {
         "backend": backend_name,
+        "precision": precision,
         "pipelined": pipelined,
         "frames": frames,
         "warmup_frames": warmup,
@@ -83,7 +91,7 @@ def run(video: str, backend: str, warmup: int, pipelined: bool = True) -> dict:
     }
 
 
-def model_only(video: str, backend: str, runs: int = 50) -> dict:
+def model_only(video: str, backend: str, runs: int = 50, precision: str = "fp32") -> dict:
     """The network alone on one letterboxed frame of the video, as the stream feeds it: the
     ceiling the stream is measured against (same threads as the stream)."""
     from rtpose.estimators.preprocess import letterbox_batch
@@ -93,7 +101,7 @@ def model_only(video: str, backend: str, runs: int = 50) -> dict:
         image = next(iter(src)).image
     from rtpose.pipeline.loading import load_one_stage
 
-    pose = load_one_stage("yolo11n-pose", backend=backend)
+    pose = load_one_stage("yolo11n-pose", backend=backend, precision=precision)
     try:
         x = letterbox_batch([image], pose.letterbox(image.shape[:2]), pose.normalisation)
         network = pose.backend
@@ -119,11 +127,12 @@ def main() -> None:
     parser.add_argument("--backend", default="onnxruntime")
     parser.add_argument("--warmup", type=int, default=10, help="frames excluded from the stats")
     parser.add_argument("--sync", action="store_true", help="run the stages in one thread")
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
     parser.add_argument("--out", type=Path, help="JSON file (default: benchmarks/results/...)")
     args = parser.parse_args()
 
-    result = run(args.video, args.backend, args.warmup, pipelined=not args.sync)
-    result["model_only"] = model_only(args.video, args.backend)
+    result = run(args.video, args.backend, args.warmup, not args.sync, args.precision)
+    result["model_only"] = model_only(args.video, args.backend, precision=args.precision)
     result["share_of_ceiling"] = result["end_to_end_fps"] / result["model_only"]["fps"]
     result.update(
         what="cpu-pipeline",
@@ -148,7 +157,8 @@ def main() -> None:
     mode = "pipelined" if result["pipelined"] else "sync"
     out = args.out or Path(__file__).parent / "results" / (
         f"{result['date']}-cpu{result['machine']['usable_cores']}-pipeline-{result['backend']}"
-        f"-{mode}.json"
+        + ("" if args.precision == "fp32" else f"-{args.precision}")
+        + f"-{mode}.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -20,3 +20,22 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+def has_int8_dot_product(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this x86 CPU has a VNNI int8 dot product (``avx512_vnni`` or ``avx_vnni``), read
+    from ``cpuinfo``; False where that file is missing (not Linux) or on other CPUs.
+
+    Without VNNI, ONNX Runtime's x86 u8 x s8 kernels (``vpmaddubsw``) add pairs of products in
+    int16 and can saturate: int8 models for such CPUs keep their weights in 7 bits
+    (``reduce_range``). Arm CPUs have no such pairwise saturation and are not read here.
+    """
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_vnni", "avx_vnni"})
+    except OSError:
+        pass
+    return False

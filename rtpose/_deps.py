@@ -15,6 +15,7 @@ _INSTALL_HINTS: dict[str, str] = {
     "torch": "pip install torch==2.13.0  (CPU build; any CUDA build works too)",
     "onnx": "pip install onnx",
     "onnxruntime": "pip install onnxruntime",
+    "openvino": "pip install 'rtpose[openvino]'",
     "cv2": "pip install opencv-python-headless",
     "tqdm": "pip install tqdm",
     "tensorrt": "pip install tensorrt",

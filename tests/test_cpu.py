@@ -40,3 +40,16 @@ def test_onnxruntime_threads_default_to_the_usable_cores(monkeypatch, tmp_path):
     assert backend.session.get_session_options().intra_op_num_threads == 1
     backend = ortb.OnnxRuntimeBackend(path, threads=3, providers=["CPUExecutionProvider"])
     assert backend.session.get_session_options().intra_op_num_threads == 3
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [("fpu sse avx2 avx512f avx512_vnni", True), ("avx2 avx_vnni", True), ("sse avx avx2", False)],
+)
+def test_int8_dot_product_is_read_from_the_cpu_flags(tmp_path, flags, expected):
+    from rtpose._cpu import has_int8_dot_product
+
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nmodel name\t: X\nflags\t\t: {flags}\n\n")
+    assert has_int8_dot_product(str(info)) is expected
+    assert has_int8_dot_product(str(tmp_path / "missing")) is False

@@ -18,7 +18,9 @@ SAM modules), and then uses ``torchvision.ops.nms`` in postprocessing; the shim'
 same semantics (``make_golden_yolo.py`` checks it against Ultralytics' own pure-torch NMS).
 
 :func:`ultralytics_env` is the environment that keeps Ultralytics offline: no settings sync,
-no update checks, no asset or font download, its settings file in a folder of the caller's.
+no update checks, no asset or font download, no pip install of a requirement it finds missing,
+its settings file in a folder of the caller's. :func:`prepare_venv` builds the venv of a peer
+that needs no torch (rtmlib).
 """
 
 from __future__ import annotations
@@ -234,17 +236,29 @@ def prepare_ultralytics_venv(
         raise SystemExit(f"error: unexpected torch in the venv: {check.stdout}{check.stderr}")
 
 
+def prepare_venv(venv: Path, requirements: Iterable[str]) -> None:
+    """Create (or reuse) ``venv`` and install ``requirements`` (with their dependencies) in it:
+    a peer without the torch constraint, such as rtmlib on ONNX Runtime."""
+    create_venv(venv)
+    reqs = list(requirements)
+    if reqs:
+        pip(venv, "install", "--quiet", *reqs)
+
+
 def ultralytics_env(config_dir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a process running Ultralytics offline, its settings in ``config_dir``.
 
     ``YOLO_OFFLINE=true`` (Ultralytics checks for that literal string) makes it skip online
-    checks and downloads; the settings file (where the caller also sets ``sync=False``) and any
-    asset it would fetch go under ``config_dir`` instead of the home folder.
+    checks and downloads; ``YOLO_AUTOINSTALL=false`` stops it pip-installing a requirement it
+    finds missing (its exporters check theirs): it fails instead. The settings file (where the
+    caller also sets ``sync=False``) and any asset it would fetch go under ``config_dir``
+    instead of the home folder.
     """
     config_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ if base is None else base)
     env.update(
         YOLO_OFFLINE="true",
+        YOLO_AUTOINSTALL="false",
         YOLO_CONFIG_DIR=str(config_dir),
         YOLO_VERBOSE="false",
         MPLCONFIGDIR=str(config_dir / "matplotlib"),

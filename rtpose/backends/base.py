@@ -10,6 +10,7 @@ attributes instead of probing with ``getattr``.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -18,8 +19,22 @@ import numpy as np
 
 from rtpose.errors import BackendUnavailableError, InferenceError
 
-BackendName = Literal["auto", "onnxruntime", "torch", "tensorrt"]
-BACKENDS: tuple[str, ...] = ("auto", "onnxruntime", "torch", "tensorrt")
+log = logging.getLogger(__name__)
+
+BackendName = Literal["auto", "onnxruntime", "openvino", "torch", "tensorrt"]
+BACKENDS: tuple[str, ...] = ("auto", "onnxruntime", "openvino", "torch", "tensorrt")
+
+# YOLO11n-pose fp32 on 1x3x384x640 letterboxed frames of the sample video, 2 threads on a 2-core
+# AMD EPYC (AVX-512): model ms per frame, median of 9 alternating rounds
+# (benchmarks/results/2026-12-03-cpu2-backends.json, made by benchmarks/bench_cpu_backends.py).
+# OpenVINO (float32, compiled for the stream's shape) is 10% faster than ONNX Runtime, with the
+# same predictions (max |diff| 0.003 px). On the CPU, ``auto`` takes the faster one installed.
+# tests/backends/test_cpu_backend_choice.py holds this table to the committed measurement.
+CPU_BACKEND_MS: dict[str, float] = {"onnxruntime": 31.5, "openvino": 28.3}
+# With precision="int8", ``auto`` takes ONNX Runtime: run by OpenVINO 2026.4.1, the int8 CPU model
+# of ``rtpose-build --target cpu`` fails the accuracy gate (mean OKS 0.924 vs fp32, a person lost;
+# ONNX Runtime on the same file: 0.980), which rtpose.deploy.cpu_build runs per backend.
+CPU_INT8_BACKENDS: tuple[str, ...] = ("onnxruntime",)
 
 
 @dataclass(frozen=True)
@@ -56,8 +71,8 @@ class TensorSpec:
 class Backend(Protocol):
     """Runs one network. Inputs and outputs are dicts of arrays keyed by tensor name.
 
-    Every backend (ONNX Runtime, torch, TensorRT) has all of these members; ``isinstance(x,
-    Backend)`` checks that they are present.
+    Every backend (ONNX Runtime, OpenVINO, torch, TensorRT) has all of these members;
+    ``isinstance(x, Backend)`` checks that they are present.
     """
 
     name: str
@@ -99,25 +114,54 @@ def closed_error(backend: object, what: object) -> InferenceError:
     )
 
 
-def resolve_backend_name(backend: str) -> str:
+def resolve_backend_name(backend: str, *, precision: str | None = None) -> str:
     """Validate a backend name and resolve ``"auto"`` to the best one installed here.
 
     ``auto`` picks TensorRT when an NVIDIA GPU and a TensorRT flavour are both present, else
-    ONNX Runtime, else torch. Nothing is imported to decide.
+    the faster of ONNX Runtime and OpenVINO that is installed, by the measurement in
+    :data:`CPU_BACKEND_MS` (ONNX Runtime when it is the GPU build and a GPU is there, or for
+    ``precision="int8"``: :data:`CPU_INT8_BACKENDS`), else torch. Nothing is imported to decide.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "auto":
         if _tensorrt_usable():
             return "tensorrt"
-        if importlib.util.find_spec("onnxruntime") is not None:
-            return "onnxruntime"
+        cpu = fastest_cpu_backend(precision=precision)
+        if cpu == "openvino" and _onnxruntime_on_gpu():
+            cpu = "onnxruntime"  # its CUDA provider beats any CPU backend
+        if cpu is not None:
+            log.debug("backend='auto': %s (CPU_BACKEND_MS %s)", cpu, CPU_BACKEND_MS)
+            return cpu
         if importlib.util.find_spec("torch") is not None:
             return "torch"
         raise BackendUnavailableError(
-            "no inference backend is installed; install one: pip install onnxruntime"
+            "no inference backend is installed; install one: pip install onnxruntime "
+            "(or pip install 'rtpose[openvino]')"
         )
     return backend
+
+
+def fastest_cpu_backend(*, precision: str | None = None) -> str | None:
+    """The installed CPU backend (``"onnxruntime"`` or ``"openvino"``) that
+    :data:`CPU_BACKEND_MS` says is faster, among :data:`CPU_INT8_BACKENDS` for
+    ``precision="int8"``; None when none is installed. Imports neither."""
+    names = CPU_INT8_BACKENDS if precision == "int8" else CPU_BACKEND_MS
+    installed = [name for name in names if importlib.util.find_spec(name) is not None]
+    return min(installed, key=CPU_BACKEND_MS.__getitem__, default=None)
+
+
+def _onnxruntime_on_gpu() -> bool:
+    """ONNX Runtime's GPU build is installed (read from its metadata) and a GPU is usable."""
+    from importlib import metadata
+
+    try:
+        metadata.version("onnxruntime-gpu")
+    except metadata.PackageNotFoundError:
+        return False
+    from rtpose.cuda.probe import gpu_status
+
+    return gpu_status().available
 
 
 def _tensorrt_usable() -> bool:

@@ -1,4 +1,5 @@
-"""``rtpose-build``: compile a zoo model or an ONNX file into a TensorRT engine with a manifest."""
+"""``rtpose-build``: compile a zoo model or an ONNX file into a TensorRT engine with a manifest,
+or (``--target cpu``) into the gated int8 ONNX the CPU backends run."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         "installed) of MODEL (a zoo name) or an ONNX file. Precision lives in the ONNX: fp16 = "
         "mixed-precision ONNX, int8 = Q/DQ calibrated on real frames. An accuracy gate compares "
         "the candidate's keypoints with fp32 on real frames and refuses the engine when the mean "
-        "OKS similarity is below --min-oks. Writes ENGINE and ENGINE.json (manifest) into --out.",
+        "OKS similarity is below --min-oks. Writes ENGINE and ENGINE.json (manifest) into --out. "
+        "--target cpu writes the int8 ONNX for ONNX Runtime / OpenVINO instead (CPU recipe, the "
+        "same gate), as rtpose run --precision int8 builds it on first use.",
     )
     parser.add_argument(
         "model", metavar="MODEL|ONNX", help=f"zoo name ({', '.join(list_models())}) or .onnx file"
@@ -27,8 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--precision",
         choices=("fp32", "fp16", "int8"),
-        default="fp16",
-        help="engine precision (default: %(default)s)",
+        help="precision (default: fp16 for --target tensorrt, int8 for --target cpu)",
+    )
+    parser.add_argument(
+        "--target",
+        choices=("tensorrt", "cpu"),
+        default="tensorrt",
+        help="tensorrt: an engine (default); cpu: the int8 ONNX for the CPU backends "
+        "(--precision int8; --batch, --gpu-arch and --flavour do not apply)",
     )
     parser.add_argument("--weights", help="checkpoint of a zoo model (top-down models need one)")
     parser.add_argument(
@@ -97,34 +106,35 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     from rtpose.deploy.build import build_engine, parse_batch
+    from rtpose.deploy.cpu_build import build_cpu_model
+
+    if args.precision is None:
+        args.precision = "int8" if args.target == "cpu" else "fp16"
 
     start = time.perf_counter()
+    common = dict(
+        weights=args.weights, model_name=args.model_name, calib=args.calib,
+        calib_frames=args.calib_frames, eval_frames=args.eval_frames, out=args.out,
+        min_oks=args.min_oks, force=args.force, progress=lambda line: print(line, flush=True),
+    )  # fmt: skip
     try:
-        result = build_engine(
-            args.model,
-            precision=args.precision,
-            weights=args.weights,
-            model_name=args.model_name,
-            calib=args.calib,
-            calib_frames=args.calib_frames,
-            eval_frames=args.eval_frames,
-            batch=parse_batch(args.batch),
-            gpu_arch=args.gpu_arch,
-            out=args.out,
-            min_oks=args.min_oks,
-            force=args.force,
-            flavour=args.flavour,
-            progress=lambda line: print(line, flush=True),
-        )
+        if args.target == "cpu":
+            result = build_cpu_model(args.model, precision=args.precision, **common)
+        else:
+            result = build_engine(
+                args.model, precision=args.precision, batch=parse_batch(args.batch),
+                gpu_arch=args.gpu_arch, flavour=args.flavour, **common,
+            )  # fmt: skip
     except EXPECTED_ERRORS as exc:
         print(f"rtpose-build: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("rtpose-build: interrupted; no engine was written", file=sys.stderr)
+        print("rtpose-build: interrupted; nothing was written", file=sys.stderr)
         return 130
     acc = result.accuracy
-    print(f"\nrtpose-build: {args.model} {args.precision}")
-    print(f"  engine    {result.engine}" + ("  (reused from the cache)" if result.reused else ""))
+    what = "model " if args.target == "cpu" else "engine"
+    print(f"\nrtpose-build: {args.model} {args.precision} ({args.target})")
+    print(f"  {what}    {result.engine}" + ("  (reused from the cache)" if result.reused else ""))
     print(f"  manifest  {result.manifest}")
     print(f"  size      {result.size_bytes / 2**20:.1f} MiB")
     print(f"  time      {time.perf_counter() - start:.1f} s")

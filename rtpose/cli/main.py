@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument(
         "--precision", choices=("fp16", "fp32", "int8"),
-        help="--backend tensorrt: engine precision (default: fp16)",
+        help="tensorrt: engine precision (default: fp16); onnxruntime (auto on the CPU): int8 "
+        "runs the int8 model (calibrated and accuracy-gated against fp32 on first use, then "
+        "cached), fp32 (default) the fp32 one",
     )  # fmt: skip
     run.add_argument(
         "--backend", default="auto", metavar="B",
@@ -91,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--conf", type=float, default=0.25, help="person score threshold (%(default)s)"
     )
-    run.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
+    run.add_argument(
+        "--threads", type=int, help="CPU threads for inference (default: the usable cores)"
+    )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_bench_parser(sub)
     return parser
@@ -184,7 +188,8 @@ def print_summary(args, stream, timings: dict[str, list[float]], persons: int, e
     n = len(next(iter(timings.values()), []))
     fps = n / elapsed if elapsed > 0 else 0.0
     print(f"\nrtpose run: {args.video}")
-    print(f"  model {args.model} on {stream.estimator.backend_name}")
+    precision = f" {args.precision}" if args.precision else ""
+    print(f"  model {args.model} on {stream.estimator.backend_name}{precision}")
     print(f"  frames {n}   persons {persons}   time {elapsed:.2f} s   {fps:.1f} FPS")
     print(f"  {'stage':12s} {'p50 ms':>8s} {'p95 ms':>8s}")
     for stage, values in timings.items():

@@ -30,10 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
+from rtpose.deploy.subject import (
+    Subject,
+    accuracy_gate,
+    calibrate_int8,
+    export_subject,
+    gate_frames,
+)
 from rtpose.errors import EngineBuildError
-from rtpose.models.zoo import ModelInfo, Normalisation, get_model_info
 
 log = logging.getLogger(__name__)
 
@@ -97,178 +101,6 @@ def parse_batch(text: str) -> tuple[int, int, int]:
     return values[0], values[1], values[2]
 
 
-# --- the model side: export, preprocessing, running ----------------------------------------------
-
-
-@dataclass
-class _Subject:
-    """The network being built and everything the gate needs to run it like the pipeline."""
-
-    info: ModelInfo
-    onnx: Path  # fp32
-    sha256: str
-    normalisation: Normalisation
-    input_name: str
-
-    def frames_to_inputs(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        """Network inputs for real frames, built as the estimators build them: one
-        (1, 3, H, W) fixed-size letterbox per frame (YOLO) or the (n, 3, H, W) person crops of
-        each frame with people (top-down, YOLO11n-pose boxes)."""
-        from rtpose.estimators.preprocess import crop_batch, letterbox_batch, yolo_letterbox
-
-        if not self.info.top_down:
-            size = self.info.input_size
-            return [
-                letterbox_batch([f], yolo_letterbox(f.shape[:2], size, fixed=True),
-                                self.normalisation)
-                for f in frames
-            ]  # fmt: skip
-        detector = _default_detector()
-        out = []
-        for frame in frames:
-            boxes = detector(frame)
-            if len(boxes):
-                crops, _ = crop_batch([frame], [boxes], self.info.input_size, self.normalisation)
-                out.append(crops)
-        return out
-
-
-_DETECTOR = None
-
-
-def _default_detector():
-    """YOLO11n-pose boxes (ONNX Runtime, the default weights) for the top-down inputs."""
-    global _DETECTOR
-    if _DETECTOR is None:
-        from rtpose.deploy.onnx import cached_yolo_onnx, open_cached_onnx
-        from rtpose.estimators.one_stage import OneStagePose
-        from rtpose.estimators.top_down import YoloPersonDetector
-        from rtpose.models.weights import resolve_weights
-
-        info = get_model_info("yolo11n-pose")
-        network = open_cached_onnx(cached_yolo_onnx(info, resolve_weights(info, None)), None)
-        _DETECTOR = YoloPersonDetector(OneStagePose(info, network))
-    return _DETECTOR
-
-
-def _export_subject(
-    model: str | Path, weights: str | Path | None, model_name: str | None, work: Path
-) -> _Subject:
-    from rtpose.assets import sha256_of
-    from rtpose.deploy.onnx import export_pose_onnx, export_yolo_onnx
-    from rtpose.models.weights import resolve_weights
-
-    path = Path(model)
-    if path.suffix == ".onnx" or path.is_file():
-        if not path.is_file():
-            raise FileNotFoundError(f"ONNX file not found: {path}")
-        if model_name is None:
-            raise ValueError(
-                f"{path}: say which zoo model this ONNX is (model_name= / --as NAME, e.g. rsn18), "
-                "so the accuracy gate can preprocess frames and decode keypoints like the pipeline"
-            )
-        info = get_model_info(model_name)
-        _check_onnx(path)
-        return _Subject(info, path, sha256_of(path), info.normalisation, _input_name(path))
-    info = get_model_info(str(model))
-    if info.top_down:
-        if weights is None:
-            raise ValueError(
-                f"{info.name} is a top-down model without bundled weights: pass weights=PATH "
-                f"(--weights) to a checkpoint"
-                + (f" (e.g. {info.checkpoint})" if info.checkpoint else "")
-            )
-        weights_path = resolve_weights(info, weights)
-        onnx = work / f"{info.name}-fp32.onnx"
-        norm = export_pose_onnx(info, weights_path, onnx)
-        return _Subject(info, onnx, sha256_of(weights_path), norm, "crops")
-    weights_path = resolve_weights(info, weights)
-    onnx = work / f"{info.name}-fp32.onnx"
-    export_yolo_onnx(info, weights_path, onnx, dynamic_size=False)
-    return _Subject(info, onnx, sha256_of(weights_path), info.normalisation, "images")
-
-
-def _check_onnx(path: Path) -> None:
-    import onnx
-
-    try:
-        onnx.checker.check_model(str(path))
-    except Exception as exc:  # onnx raises its own and protobuf errors
-        raise EngineBuildError(f"{path} is not a valid ONNX model: {exc}") from exc
-
-
-def _input_name(path: Path) -> str:
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    initializers = {i.name for i in graph.initializer}
-    names = [i.name for i in graph.input if i.name not in initializers]
-    if len(names) != 1:
-        raise EngineBuildError(f"{path}: expected one network input, found {names}")
-    return names[0]
-
-
-# --- the gate ---------------------------------------------------------------------------------
-
-
-def accuracy_gate(
-    subject: _Subject,
-    candidate: Path | None,
-    frames: list[np.ndarray],
-    opts: BuildOptions,
-    *,
-    candidate_backend=None,
-):
-    """Compare the candidate (an ONNX file on ONNX Runtime, or a ready backend such as the
-    TensorRT engine) with FP32 ONNX Runtime on ``frames``; returns an AccuracyReport."""
-    from rtpose.backends.onnxruntime import OnnxRuntimeBackend
-    from rtpose.deploy import accuracy
-
-    providers = ["CPUExecutionProvider"]
-    ref = OnnxRuntimeBackend(subject.onnx, providers=providers)
-    if candidate_backend is None:
-        cand = OnnxRuntimeBackend(candidate, providers=providers)
-        names = ("fp32 ONNX (ONNX Runtime)", f"{opts.precision} ONNX (ONNX Runtime)")
-    else:
-        cand = candidate_backend
-        names = ("fp32 ONNX (ONNX Runtime)", f"{opts.precision} engine ({cand.name})")
-    inputs = subject.frames_to_inputs(frames)
-
-    def runner(backend):
-        return lambda x: backend.run({subject.input_name: x})[backend.output_names[0]]
-
-    if subject.info.top_down:
-        codec = subject.info.codec.build(subject.info.input_size, subject.info.heatmap_size)
-        crops = np.concatenate(inputs) if inputs else np.zeros((0, 3, *subject.info.input_size))
-        r = accuracy.top_down_keypoints(runner(ref), crops, codec)
-        c = accuracy.top_down_keypoints(runner(cand), crops, codec)
-        h, w = subject.info.input_size
-        areas = np.full(len(crops), h * w / 1.25**2)
-        return accuracy.compare(
-            r, c, areas, skeleton=subject.info.skeleton, frames=len(frames),
-            min_oks=opts.min_oks, names=names,
-        )  # fmt: skip
-    rp = [runner(ref)(x) for x in inputs]
-    cp = [runner(cand)(x) for x in inputs]
-    r, c, areas, missed = accuracy.yolo_instances(rp, cp)
-    return accuracy.compare(
-        r, c, areas, skeleton=subject.info.skeleton, frames=len(frames), missed=missed,
-        min_oks=opts.min_oks, names=names,
-    )  # fmt: skip
-
-
-def _frames(source: str | None, count: int, *, offset: int = 0) -> list[np.ndarray]:
-    """Frames for calibration / evaluation: ``source`` or the fetched sample video."""
-    from rtpose.deploy.calibration import calibration_frames
-
-    if source is None:
-        from rtpose.assets import require_asset
-
-        source = str(require_asset("demo.mp4"))
-    frames = calibration_frames(source, count=count + offset)
-    return frames[offset:] if offset else frames
-
-
 # --- the whole build --------------------------------------------------------------------------
 
 
@@ -323,7 +155,7 @@ def build_engine(
     with tempfile.TemporaryDirectory(prefix="rtpose-build-") as tmp:
         work = Path(tmp)
         t = time.perf_counter()
-        subject = _export_subject(model, weights, model_name, work)
+        subject = export_subject(model, weights, model_name, work)
         say(f"[1/5] fp32 ONNX of {subject.info.name}: {subject.onnx.name} "
             f"({time.perf_counter() - t:.1f} s)")  # fmt: skip
         _check_batch(subject, opts.batch)
@@ -335,8 +167,10 @@ def build_engine(
         t = time.perf_counter()
         report = None
         if opts.precision != "fp32":
-            frames = _frames(opts.calib, opts.eval_frames, offset=opts.calib_frames)
-            report = accuracy_gate(subject, candidate, frames, opts)
+            frames = gate_frames(opts.calib, opts.eval_frames, offset=opts.calib_frames)
+            report = accuracy_gate(
+                subject, candidate, frames, precision=opts.precision, min_oks=opts.min_oks
+            )
             say(f"[3/5] accuracy gate: {report.summary()} ({time.perf_counter() - t:.1f} s)")
             if not report.passed and not opts.force:
                 raise EngineBuildError(
@@ -352,7 +186,7 @@ def build_engine(
         return _build_and_record(subject, candidate, opts, flav, report, out_dir, say, start)
 
 
-def _check_batch(subject: _Subject, batch: tuple[int, int, int]) -> None:
+def _check_batch(subject: Subject, batch: tuple[int, int, int]) -> None:
     import onnx
 
     graph = onnx.load(str(subject.onnx), load_external_data=False).graph
@@ -364,25 +198,17 @@ def _check_batch(subject: _Subject, batch: tuple[int, int, int]) -> None:
         )
 
 
-def _apply_precision(subject: _Subject, opts: BuildOptions, work: Path) -> tuple[Path, str]:
+def _apply_precision(subject: Subject, opts: BuildOptions, work: Path) -> tuple[Path, str]:
     from rtpose.deploy.fp16 import convert_fp16
-    from rtpose.deploy.int8 import quantize_int8
 
     if opts.precision == "fp32":
         return subject.onnx, ""
     if opts.precision == "fp16":
         return convert_fp16(subject.onnx, work / "model-fp16.onnx"), " (mixed precision)"
-    frames = _frames(opts.calib, opts.calib_frames)
-    batches = [x for x in subject.frames_to_inputs(frames) if len(x)]
-    if not batches:
-        raise ValueError(
-            f"calibration source {opts.calib or 'sample video'}: no network inputs from "
-            f"{len(frames)} frames (no person was detected for the top-down crops)"
-        )
-    path = quantize_int8(
-        subject.onnx, work / "model-int8.onnx", batches, input_name=subject.input_name
-    )
-    return path, f" (Q/DQ, calibrated on {len(frames)} frames, {sum(map(len, batches))} inputs)"
+    return calibrate_int8(
+        subject, work / "model-int8.onnx", calib=opts.calib, calib_frames=opts.calib_frames,
+        target="tensorrt",
+    )  # fmt: skip
 
 
 def _build_and_record(subject, candidate, opts, flav, report, out_dir, say, start) -> BuildResult:
@@ -450,10 +276,13 @@ def _engine_gate(subject, engine_path: Path, opts: BuildOptions, say: Progress):
         return None
     from rtpose.backends.tensorrt.runtime import TensorRTBackend
 
-    frames = _frames(opts.calib, opts.eval_frames, offset=opts.calib_frames)
+    frames = gate_frames(opts.calib, opts.eval_frames, offset=opts.calib_frames)
     try:
         with TensorRTBackend(engine_path) as engine:  # its manifest is written next
-            report = accuracy_gate(subject, None, frames, opts, candidate_backend=engine)
+            report = accuracy_gate(
+                subject, None, frames, precision=opts.precision, min_oks=opts.min_oks,
+                candidate_backend=engine,
+            )  # fmt: skip
     except BaseException:
         engine_path.unlink(missing_ok=True)  # no engine that cannot be checked stays behind
         raise

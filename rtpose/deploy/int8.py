@@ -12,6 +12,25 @@ entropy calibration. The quantized arithmetic with a real scale and an integer z
 here) is that of Jacob et al., "Quantization and Training of Neural Networks for Efficient
 Integer-Arithmetic-Only Inference" (CVPR 2018). Calibration inputs come from
 :mod:`rtpose.deploy.calibration`; :data:`INT8_EXCLUDE_OPS` gives the reason per op left in float.
+
+``target="cpu"`` writes the recipe the CPU runtimes run fastest and that keeps YOLO11n-pose within
+the gate: asymmetric uint8 activations with Q/DQ on op inputs and outputs (ONNX Runtime fuses
+each DQ -> op -> Q into one integer kernel), symmetric int8 weights per output channel, every op
+quantized except Resize (:data:`CPU_INT8_EXCLUDE_OPS`) and two regions left in float:
+
+- the *float tail*, the nodes from which no Conv is reachable (:func:`float_tail`): the head's
+  output convolutions and the decoding into pixels. Quantized, no person survived (OKS 0);
+- the *attention island* (:func:`attention_island`): Softmax and MatMul nodes, what joins them
+  without a Conv in between, and the convolutions at its borders: YOLO11's attention block
+  (C2PSA) with its qkv, positional and output convolutions, and the DFL's softmax over 16
+  distance bins with the head convolutions that feed it. With the attention's convolutions
+  quantized a person was lost (OKS 0.936), with the softmaxes quantized too (OKS 0.946); and
+  OpenVINO 2026.4 cannot compile a quantized Mul behind a float MatMul (its
+  MultiplyPartialTransformation throws). Leaving the island in float cost no measurable time.
+
+Measured on the gate frames (``benchmarks/bench_cpu_int8.py`` measures the speed): the CPU recipe
+keeps every person, OKS 0.980; the TensorRT recipe runs *slower* than fp32 on ONNX Runtime
+(symmetric int8 activations have no fast CPU kernel), OKS 0.941.
 """
 
 from __future__ import annotations
@@ -26,6 +45,7 @@ from typing import Literal
 
 import numpy as np
 
+from rtpose._cpu import has_int8_dot_product
 from rtpose._deps import require
 from rtpose.deploy.onnx_files import check_paths, load_model, save_atomic
 from rtpose.errors import EngineBuildError
@@ -64,6 +84,13 @@ INT8_EXCLUDE_OPS: tuple[str, ...] = (
     "BatchNormalization",
 )
 
+# Ops the CPU recipe (target="cpu") leaves in float, besides the float tail and the attention
+# island (see the module docstring): as for TensorRT (INT8_EXCLUDE_OPS), re-rounding
+# interpolated int8 values costs accuracy on the upsampled maps, for an op that is cheap in float.
+CPU_INT8_EXCLUDE_OPS: tuple[str, ...] = ("Resize",)
+
+Target = Literal["tensorrt", "cpu"]
+
 
 def quantize_int8(
     src: str | os.PathLike,
@@ -74,6 +101,7 @@ def quantize_int8(
     exclude_op_types: Sequence[str] = INT8_EXCLUDE_OPS,
     method: Literal["minmax", "percentile"] = "minmax",
     quantizer: Literal["auto", "onnxruntime", "modelopt"] = "auto",
+    target: Target = "tensorrt",
 ) -> Path:
     """Write an int8 Q/DQ copy of the ONNX model ``src`` to ``dst``, calibrated on real inputs.
 
@@ -92,7 +120,11 @@ def quantize_int8(
             (99.999 %) suits activations with rare outliers and many calibration frames.
         quantizer: "auto" uses NVIDIA ModelOpt (``modelopt.onnx.quantization``) when importable,
             otherwise ONNX Runtime. The ModelOpt path is untested here (not installable on the
-            CI machines).
+            CI machines). The CPU target always uses ONNX Runtime.
+        target: "tensorrt" (default): the explicit quantization above, for TensorRT. "cpu": the
+            CPU recipe of the module docstring (``exclude_op_types`` and ``quantizer`` do not
+            apply; ``method`` does). On an x86 CPU without VNNI the weights keep 7 bits
+            (``reduce_range``): ONNX Runtime's u8 x s8 kernels can saturate there.
 
     Returns:
         ``dst``, written atomically (nothing appears there on failure).
@@ -101,6 +133,8 @@ def quantize_int8(
         raise TypeError(
             f"exclude_op_types must be a sequence of op types, got {exclude_op_types!r}"
         )
+    if target not in ("tensorrt", "cpu"):
+        raise ValueError(f"target must be 'tensorrt' or 'cpu', got {target!r}")
     if method not in ("minmax", "percentile"):
         raise ValueError(f"method must be 'minmax' or 'percentile', got {method!r}")
     if quantizer not in ("auto", "onnxruntime", "modelopt"):
@@ -115,14 +149,16 @@ def quantize_int8(
     if input_name not in inputs:
         raise ValueError(f"{src} has no input {input_name!r}; its inputs are {inputs}")
     batches = _check_calibration(calibration)
-    if quantizer == "auto":
+    if target == "cpu":
+        quantizer = "onnxruntime"
+    elif quantizer == "auto":
         try:
             require("modelopt.onnx.quantization")
             quantizer = "modelopt"
         except ImportError:
             quantizer = "onnxruntime"
-    log.info("int8 calibration of %s on %d batches with %s (%s)", src.name, len(batches),
-             quantizer, method)  # fmt: skip
+    log.info("int8 calibration of %s on %d batches with %s (%s, for %s)", src.name,
+             len(batches), quantizer, method, target)  # fmt: skip
 
     src, dst = src.resolve(), dst.resolve()
     work = Path(tempfile.mkdtemp(prefix=dst.stem + "-", suffix=".int8.part", dir=dst.parent))
@@ -132,7 +168,9 @@ def quantize_int8(
         # ORT's symbolic shape inference drops sym_shape_infer_temp.onnx and <uuid>.data files
         # into the working directory when it gives up: keep them in the work directory
         os.chdir(work)
-        if quantizer == "modelopt":
+        if target == "cpu":
+            _quantize_cpu(model, src, out, batches, input_name, method)
+        elif quantizer == "modelopt":
             _quantize_modelopt(src, out, batches, input_name, exclude_op_types, method)
         else:
             _quantize_onnxruntime(src, out, work, batches, input_name, exclude_op_types, method)
@@ -166,9 +204,8 @@ def _check_calibration(calibration: Sequence[np.ndarray]) -> list[np.ndarray]:
     return batches
 
 
-def _quantize_onnxruntime(src, out, work, batches, input_name, exclude_op_types, method) -> None:
-    quant = require("onnxruntime.quantization", purpose="int8 quantization")
-    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+def _reader(quant, batches, input_name):
+    """ONNX Runtime's calibration reader over the batches."""
 
     class Reader(quant.CalibrationDataReader):
         def __init__(self):
@@ -177,6 +214,105 @@ def _quantize_onnxruntime(src, out, work, batches, input_name, exclude_op_types,
         def get_next(self):
             batch = next(self._it, None)
             return None if batch is None else {input_name: batch}
+
+    return Reader()
+
+
+def _calibration_method(quant, method: str):
+    return {
+        "minmax": quant.CalibrationMethod.MinMax,
+        "percentile": quant.CalibrationMethod.Percentile,
+    }[method]
+
+
+def float_tail(model) -> list[str]:
+    """Names of the nodes of ``model`` from which no Conv is reachable (in graph order).
+
+    In a pose network these are the output convolutions of the head and everything after them
+    (YOLO: decoding offsets into pixels, sigmoid scores): int8 there rounds the outputs
+    themselves, with nothing downstream whose speed would pay for it.
+    """
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    feeds_conv: dict[str, bool] = {}
+    for node in reversed(model.graph.node):  # ONNX graphs are topologically sorted
+        feeds_conv[node.name] = any(
+            c.op_type == "Conv" or feeds_conv.get(c.name, False)
+            for out in node.output
+            for c in consumers.get(out, [])
+        )
+    return [n.name for n in model.graph.node if not feeds_conv[n.name]]
+
+
+def attention_island(model) -> list[str]:
+    """Names of the Softmax and MatMul nodes of ``model``, of every node joined to them through
+    nodes other than Conv, and of the Conv nodes at the borders (in graph order): an attention
+    block with the convolutions that make its queries, keys and values and project its output.
+
+    The walk does not pass through ``Shape`` nodes (a reshape's target shape is read from
+    feature maps anywhere in the network, which are no part of the block), and a Conv joined
+    only through a ``Shape`` is no border.
+    """
+    producers = {o: n for n in model.graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    todo = [n for n in model.graph.node if n.op_type in ("Softmax", "MatMul")]
+    seen = {n.name for n in todo}
+    while todo:
+        node = todo.pop()
+        if node.op_type in ("Shape", "Conv"):
+            continue
+        near = [producers[i] for i in node.input if i in producers]
+        near += [c for o in node.output for c in consumers.get(o, [])]
+        for other in near:
+            if other.name not in seen:
+                seen.add(other.name)
+                todo.append(other)
+    return [n.name for n in model.graph.node if n.name in seen]
+
+
+def _quantize_cpu(model, src, out, batches, input_name, method) -> None:
+    quant = require("onnxruntime.quantization", purpose="int8 quantization")
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    if any(not n.name for n in model.graph.node):
+        raise EngineBuildError(
+            f"{src} has unnamed nodes; the CPU int8 recipe excludes nodes by name (re-export it)"
+        )
+    ops = sorted((set(QDQRegistry) | set(QLinearOpsRegistry)) - set(CPU_INT8_EXCLUDE_OPS))
+    reduce_range = not has_int8_dot_product()
+    if reduce_range:
+        log.info("no VNNI on this CPU: int8 weights keep 7 bits (reduce_range)")
+    try:
+        quant.quantize_static(
+            str(src),
+            str(out),
+            _reader(quant, batches, input_name),
+            quant_format=quant.QuantFormat.QDQ,
+            op_types_to_quantize=ops,
+            nodes_to_exclude=sorted(set(float_tail(model)) | set(attention_island(model))),
+            per_channel=True,
+            reduce_range=reduce_range,
+            activation_type=quant.QuantType.QUInt8,
+            weight_type=quant.QuantType.QInt8,
+            calibrate_method=_calibration_method(quant, method),
+            extra_options={
+                "ActivationSymmetric": False,
+                "WeightSymmetric": True,
+                **({"CalibPercentile": 99.999} if method == "percentile" else {}),
+            },
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise EngineBuildError(f"ONNX Runtime could not quantize {src}: {exc}") from exc
+
+
+def _quantize_onnxruntime(src, out, work, batches, input_name, exclude_op_types, method) -> None:
+    quant = require("onnxruntime.quantization", purpose="int8 quantization")
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
     # symbolic shape inference gives the quantizer every tensor's shape; ORT's basic graph
     # optimisation folds constants and BN so no Q/DQ lands on foldable subgraphs
@@ -189,21 +325,17 @@ def _quantize_onnxruntime(src, out, work, batches, input_name, exclude_op_types,
         )
         pre = src
     ops = sorted((set(QDQRegistry) | set(QLinearOpsRegistry)) - set(exclude_op_types))
-    calibrate = {
-        "minmax": quant.CalibrationMethod.MinMax,
-        "percentile": quant.CalibrationMethod.Percentile,
-    }[method]
     try:
         quant.quantize_static(
             str(pre),
             str(out),
-            Reader(),
+            _reader(quant, batches, input_name),
             quant_format=quant.QuantFormat.QDQ,
             op_types_to_quantize=ops,
             per_channel=True,
             activation_type=quant.QuantType.QInt8,
             weight_type=quant.QuantType.QInt8,
-            calibrate_method=calibrate,
+            calibrate_method=_calibration_method(quant, method),
             extra_options={
                 "ActivationSymmetric": True,
                 "WeightSymmetric": True,

@@ -1,9 +1,9 @@
 """From zoo names + weights + a backend name to ready estimators.
 
 This is the one place that turns names into objects: it resolves the weights, opens a backend
-(ONNX Runtime on the cached export, torch on the checkpoint, or TensorRT on an engine built and
-cached by ``rtpose-build`` on first use), and hands the backends to the estimators, which never
-load anything themselves.
+(ONNX Runtime on the cached export or on its gated int8 model, torch on the checkpoint, or
+TensorRT on an engine built and cached by ``rtpose-build`` on first use), and hands the backends
+to the estimators, which never load anything themselves.
 """
 
 from __future__ import annotations
@@ -35,9 +35,10 @@ def load_one_stage(
 
     Args:
         weights: checkpoint path; default: the fetched default weights of the model.
-        backend: ``"auto"`` | ``"onnxruntime"`` | ``"torch"`` | ``"tensorrt"``.
+        backend: ``"auto"`` | ``"onnxruntime"`` | ``"openvino"`` | ``"torch"`` | ``"tensorrt"``.
         config: detection thresholds; threads: CPU threads of the backend.
-        precision: TensorRT only: engine precision.
+        precision: the TensorRT engine's precision, or ``"int8"`` for the gated int8 model on
+            the CPU backends (``"fp32"``: the fp32 export).
     """
     info = get_model_info(model)
     network = load_yolo_backend(
@@ -69,7 +70,8 @@ def load_top_down(
         backend: for the pose network and the detector.
         config: detection thresholds; top_down: flip test, padding, batch size.
         input_size: run the network at another (height, width) (a multiple of its stride).
-        threads: CPU threads of the backends; precision: TensorRT only, both networks.
+        threads: CPU threads of the backends; precision: both networks (see
+            :func:`load_one_stage`).
     """
     info = get_model_info(model)
     if not info.top_down:
@@ -112,7 +114,7 @@ def load_yolo_backend(
     precision: str | None = None,
 ) -> Backend:
     """A backend running the YOLO-pose network of ``info`` with ``weights``."""
-    name = resolve_backend_name(backend)
+    name = resolve_backend_name(backend, precision=precision)
     path = resolve_weights(info, weights)
     if name == "tensorrt":
         return load_tensorrt_backend(info, path, precision or "fp16")
@@ -120,9 +122,12 @@ def load_yolo_backend(
         from rtpose.backends.torch import TorchBackend
         from rtpose.models.yolo_checkpoint import load_yolo_pose
 
+        _no_precision(name, precision)
         _torch_threads(threads)
         return TorchBackend(load_yolo_pose(path, expect_scale=info.scale), device=torch_device())
-    return open_cached_onnx(cached_yolo_onnx(info, path), threads)
+    if _cpu_int8(name, precision):
+        return open_cpu_backend(name, load_cpu_int8(info, path, name), threads)
+    return open_cpu_backend(name, cached_yolo_onnx(info, path), threads)
 
 
 def load_pose_backend(
@@ -140,7 +145,7 @@ def load_pose_backend(
     ``$RTPOSE_HOME/onnx/`` with a ``.json`` sidecar holding the normalisation, so later runs need
     no torch.
     """
-    name = resolve_backend_name(backend)
+    name = resolve_backend_name(backend, precision=precision)
     if weights is None:
         where = f" (the published one: {info.checkpoint})" if info.checkpoint else ""
         raise ValueError(
@@ -155,6 +160,7 @@ def load_pose_backend(
         from rtpose.backends.torch import TorchBackend
         from rtpose.models.factory import create_model
 
+        _no_precision(name, precision)
         _torch_threads(threads)
         model = create_model(info.name, path, input_size=info.input_size)
         network = TorchBackend(
@@ -162,7 +168,66 @@ def load_pose_backend(
         )
         return network, model.normalisation
     onnx_path, norm = cached_pose_onnx(info, path)
-    return open_cached_onnx(onnx_path, threads), norm
+    if _cpu_int8(name, precision):
+        onnx_path = load_cpu_int8(info, path, name)
+    return open_cpu_backend(name, onnx_path, threads), norm
+
+
+def open_cpu_backend(name: str, onnx_path: Path, threads: int | None) -> Backend:
+    """The CPU backend ``name`` on a cached ONNX file (fp32 export or int8 CPU model)."""
+    if name == "openvino":
+        from rtpose.backends.openvino import OpenVinoBackend
+
+        # a file OpenVINO cannot read or compile raises InferenceError naming it
+        return OpenVinoBackend(onnx_path, threads=threads)
+    return open_cached_onnx(onnx_path, threads)
+
+
+def _no_precision(name: str, precision: str | None) -> None:
+    if precision is not None:
+        raise ValueError(
+            f"precision={precision!r} does not apply to backend={name!r}: it selects a TensorRT "
+            "engine (backend='tensorrt') or, with precision='int8', the CPU int8 model "
+            "(backend='onnxruntime')"
+        )
+
+
+def _cpu_int8(name: str, precision: str | None) -> bool:
+    """Whether the CPU backend ``name`` runs the int8 model; refuses precisions it has none of."""
+    if precision in (None, "fp32"):
+        return False
+    if precision == "int8":
+        return True
+    from rtpose.deploy.cpu_build import BENCHMARK
+
+    raise ValueError(
+        f"precision={precision!r} on backend={name!r}: the CPU backends run fp32 or int8; fp16 "
+        f"is not faster than fp32 there (measured by {BENCHMARK}). Use precision='int8', or "
+        "fp16 with backend='tensorrt' on a GPU"
+    )
+
+
+def load_cpu_int8(info: ModelInfo, weights: Path, backend: str) -> Path:
+    """The int8 CPU model of ``info`` with ``weights``: cached under ``$RTPOSE_HOME/engines``,
+    built with rtpose-build's calibration and accuracy gate on first use (seconds to a minute),
+    and gated as ``backend`` runs it."""
+    from rtpose.deploy.cpu_build import build_cpu_model
+
+    result = build_cpu_model(
+        info.name, weights=weights, out=rtpose_home() / "engines", backend=backend
+    )
+    if result.reused:
+        log.info("int8 CPU model %s (cached)", result.engine)
+    else:
+        log.warning("built the int8 CPU model %s: %s", result.engine.name,
+                    _gate_line(result.accuracy))  # fmt: skip
+    return result.engine
+
+
+def _gate_line(accuracy: dict | None) -> str:
+    if not accuracy:
+        return "no accuracy report"
+    return f"mean OKS {accuracy['oks_mean']:.4f} vs fp32 on {accuracy['frames']} frames"
 
 
 def _torch_threads(threads: int | None) -> None:

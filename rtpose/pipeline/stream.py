@@ -42,8 +42,11 @@ class PoseEstimator:
         flip_test: top-down only: also pose the mirrored crops and average (default: the zoo
             entry's setting, i.e. what its published accuracy used).
         input_size: top-down only: run the network at another (height, width).
-        precision: TensorRT only: the engine precision (default fp16); an engine is built
-            with rtpose-build's gate on first use and cached under ``$RTPOSE_HOME/engines``.
+        precision: ``backend="tensorrt"``: the engine precision (default fp16).
+            ``"onnxruntime"`` (and ``"auto"`` on the CPU): ``"int8"`` runs the gated int8 CPU
+            model, ``"fp32"``/None the fp32 export (fp16 is refused: not faster on the CPU).
+            Engines and int8 models are built with rtpose-build's calibration and accuracy gate
+            on first use and cached under ``$RTPOSE_HOME/engines``.
     """
 
     def __init__(
@@ -62,11 +65,6 @@ class PoseEstimator:
         precision: Literal["fp32", "fp16", "int8"] | None = None,
     ):
         self.config = DetectorConfig(conf=conf, iou=iou)
-        if precision is not None and backend != "tensorrt":
-            raise ValueError(
-                f"precision={precision!r} selects a TensorRT engine: use it with "
-                f"backend='tensorrt' (got backend={backend!r})"
-            )
         info = get_model_info(model)
         self._pose: OneStagePose | TopDownPose
         if info.top_down:
@@ -154,7 +152,8 @@ class VideoPoseStream:
             :class:`rtpose.video.FrameSource`, or a list of these.
         model: zoo name; backend: ``"auto"`` | ``"onnxruntime"`` | ``"torch"`` | ``"tensorrt"``.
         weights: checkpoint path; default: the model's fetched default weights.
-        precision: TensorRT only: ``"fp16"`` (default), ``"fp32"`` or ``"int8"`` engines.
+        precision: ``"fp16"`` (TensorRT's default), ``"fp32"`` or ``"int8"`` (also on the CPU
+            backends: the gated int8 model); see :class:`PoseEstimator`.
         device: where to decode: ``"auto"`` (the GPU when the backend runs there), ``"cpu"`` or
             ``"gpu"`` (see :func:`rtpose.video.open_source`).
         live: None decides from the source (cameras and stream URLs are live); True plays a file

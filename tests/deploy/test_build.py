@@ -152,9 +152,11 @@ def test_onnx_given_as_a_yolo_model_gets_the_yolo_normalisation(tmp_path):
     zoo entry's normalisation, not ImageNet mean/std."""
     from tiny_onnx import export_tiny_net
 
-    from rtpose.deploy.build import _export_subject
+    from rtpose.deploy.subject import export_subject
     from rtpose.models.zoo import UNIT_RGB
 
     onnx = export_tiny_net(tmp_path / "yolo.onnx")
-    subject = _export_subject(onnx, None, "yolo11n-pose", tmp_path)
-    assert subject.normalisation == UNIT_RGB
+    subject = export_subject(onnx, None, "yolo11n-pose", tmp_path)
+    assert subject.normalisation == UNIT_RGB and subject.fixed  # TensorRT: one input size
+    # the CPU target keeps what the file says: the tiny net takes one size, 32x32
+    assert export_subject(onnx, None, "yolo11n-pose", tmp_path, target="cpu").fixed

@@ -8,6 +8,7 @@ and thresholds (conf 0.25, IoU 0.7).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -19,6 +20,14 @@ from rtpose.pipeline.stream import PoseEstimator
 GOLDEN = json.loads((Path(__file__).parents[1] / "data" / "golden_yolo11n_pose.json").read_text())
 # A golden person this close to the score threshold may fall either side of it in our fp32 graph.
 BORDERLINE = 0.01
+# OpenVINO is an optional extra (pip install 'rtpose[openvino]'; `make install` installs it)
+OPENVINO = pytest.param(
+    "openvino",
+    marks=pytest.mark.skipif(
+        importlib.util.find_spec("openvino") is None,
+        reason="openvino is not installed: pip install 'rtpose[openvino]'",
+    ),
+)
 
 
 def _frames(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
@@ -54,7 +63,7 @@ def golden_frames(sample_video):
     return frames
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+@pytest.mark.parametrize("backend", ["onnxruntime", OPENVINO, "torch"])
 def test_same_people_and_keypoints_within_one_pixel(golden_frames, backend):
     estimator = PoseEstimator("yolo11n-pose", backend=backend, conf=GOLDEN["settings"]["conf"],
                               iou=GOLDEN["settings"]["iou"])  # fmt: skip

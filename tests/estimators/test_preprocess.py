@@ -61,16 +61,17 @@ def test_warp_channel_order():
     assert warp_channel_order("bgr", "rgb") == "rgb"
 
 
-class _FixedSizeRecorder:
-    """A stand-in for a fixed-size engine: records its input, returns no detections."""
+class _Recorder:
+    """A stand-in for a fixed-size engine (or, with ``size=-1``, a dynamic-size ONNX): records
+    its input, returns no detections."""
 
     name = "recorder"
     input_names, output_names = ["images"], ["preds"]
     batch_range = None
     stream_handle = None
 
-    def __init__(self):
-        self.inputs = {"images": TensorSpec("images", (-1, 3, 640, 640), "float32")}
+    def __init__(self, size: int = 640):
+        self.inputs = {"images": TensorSpec("images", (-1, 3, size, size), "float32")}
         self.seen = []
 
     def run(self, inputs):
@@ -82,14 +83,17 @@ class _FixedSizeRecorder:
         pass
 
 
-def test_the_build_calibrates_on_what_the_estimator_feeds_the_network(frames):
+@pytest.mark.parametrize("fixed", [True, False])
+def test_the_build_calibrates_on_what_the_estimator_feeds_the_network(frames, fixed):
     """rtpose-build's calibration/gate inputs for YOLO equal the one-stage estimator's input
-    to an engine of the same fixed size, for the same frame."""
-    from rtpose.deploy.build import _Subject
+    for the same frame: to an engine of one fixed size (TensorRT) or to the dynamic-size ONNX
+    the CPU backends run (the CPU target: the rectangular letterbox)."""
+    from rtpose.deploy.subject import Subject
 
     info = get_model_info("yolo11n-pose")
-    recorder = _FixedSizeRecorder()
+    recorder = _Recorder(640 if fixed else -1)
     OneStagePose(info, recorder)(frames[0])
-    subject = _Subject(info, Path("unused.onnx"), "", info.normalisation, "images")
+    subject = Subject(info, Path("unused.onnx"), "", info.normalisation, "images", fixed)
     (built,) = subject.frames_to_inputs([frames[0]])
+    assert (built.shape[2:] == (640, 640)) is fixed
     np.testing.assert_array_equal(built, recorder.seen[0])
