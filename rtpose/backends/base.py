@@ -114,6 +114,28 @@ def closed_error(backend: object, what: object) -> InferenceError:
     )
 
 
+class HostInputs:
+    """Gives a host (CPU) backend its inputs as host arrays: GPU arrays (GPU frames with a CPU
+    network) are copied to the host, which is logged once per backend."""
+
+    def __init__(self, runtime: str):
+        self.runtime = runtime
+        self.warned = False
+
+    def __call__(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        from rtpose.cuda.arrays import is_device_array, to_host
+
+        if not any(is_device_array(v) for v in inputs.values()):
+            return inputs
+        if not self.warned:
+            log.warning(
+                "%s on the CPU got GPU arrays: copying the network inputs to the host; use "
+                "backend='tensorrt' or 'torch' to stay on the GPU", self.runtime
+            )  # fmt: skip
+            self.warned = True
+        return {k: to_host(v) if is_device_array(v) else v for k, v in inputs.items()}
+
+
 def resolve_backend_name(backend: str, *, precision: str | None = None) -> str:
     """Validate a backend name and resolve ``"auto"`` to the best one installed here.
 

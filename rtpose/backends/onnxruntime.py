@@ -10,8 +10,7 @@ import numpy as np
 
 from rtpose._cpu import usable_cores
 from rtpose._deps import require
-from rtpose.backends.base import TensorSpec, closed_error
-from rtpose.cuda.arrays import is_device_array, to_host
+from rtpose.backends.base import HostInputs, TensorSpec, closed_error
 from rtpose.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
@@ -70,22 +69,14 @@ class OnnxRuntimeBackend:
         self.batch_range: tuple[int, int] | None = None
         if len(batches) == 1 and (batch := batches.pop()) > 0:
             self.batch_range = (batch, batch)
-        self._warned_device = False
+        self._host_inputs = HostInputs("ONNX Runtime")
         log.debug("ONNX Runtime session for %s on %s", path.name, self.providers)
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Runs the session; GPU arrays are copied to the host first (logged once)."""
         if self.session is None:
             raise closed_error(self, self.path)
-        if any(is_device_array(v) for v in inputs.values()):
-            # GPU frames with a CPU network: the network input crosses to the host (logged once)
-            if not self._warned_device:
-                log.warning(
-                    "ONNX Runtime on the CPU got GPU arrays: copying the network inputs to the "
-                    "host; use backend='tensorrt' or 'torch' to stay on the GPU"
-                )
-                self._warned_device = True
-            inputs = {k: to_host(v) if is_device_array(v) else v for k, v in inputs.items()}
+        inputs = self._host_inputs(inputs)  # GPU frames with a CPU network: copied (logged once)
         outputs = self.session.run(self.output_names, inputs)
         return dict(zip(self.output_names, outputs))
 

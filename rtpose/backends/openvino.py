@@ -24,8 +24,7 @@ import numpy as np
 
 from rtpose._cpu import usable_cores
 from rtpose._deps import require
-from rtpose.backends.base import TensorSpec, closed_error
-from rtpose.cuda.arrays import is_device_array, to_host
+from rtpose.backends.base import HostInputs, TensorSpec, closed_error
 from rtpose.errors import InferenceError
 
 log = logging.getLogger(__name__)
@@ -99,7 +98,7 @@ class OpenVinoBackend:
         self._last_shape: tuple[tuple[int, ...], ...] | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self._warned_device = False
+        self._host_inputs = HostInputs("OpenVINO")
         log.debug("OpenVINO %s model for %s, %d threads", "dynamic" if self._dynamic else
                   "static", path.name, self.threads)  # fmt: skip
 
@@ -113,14 +112,7 @@ class OpenVinoBackend:
         """
         if self._closed:
             raise closed_error(self, self.path)
-        if any(is_device_array(v) for v in inputs.values()):
-            if not self._warned_device:
-                log.warning(
-                    "OpenVINO on the CPU got GPU arrays: copying the network inputs to the host; "
-                    "use backend='tensorrt' or 'torch' to stay on the GPU"
-                )
-                self._warned_device = True
-            inputs = {k: to_host(v) if is_device_array(v) else v for k, v in inputs.items()}
+        inputs = self._host_inputs(inputs)  # GPU frames with a CPU network: copied (logged once)
         arrays = self._checked(inputs)
         shapes = tuple(arrays[name].shape for name in self.input_names)
         with self._lock:

@@ -287,27 +287,12 @@ def _quantize_cpu(model, src, out, batches, input_name, method) -> None:
     reduce_range = not has_int8_dot_product()
     if reduce_range:
         log.info("no VNNI on this CPU: int8 weights keep 7 bits (reduce_range)")
-    try:
-        quant.quantize_static(
-            str(src),
-            str(out),
-            _reader(quant, batches, input_name),
-            quant_format=quant.QuantFormat.QDQ,
-            op_types_to_quantize=ops,
-            nodes_to_exclude=sorted(set(float_tail(model)) | set(attention_island(model))),
-            per_channel=True,
-            reduce_range=reduce_range,
-            activation_type=quant.QuantType.QUInt8,
-            weight_type=quant.QuantType.QInt8,
-            calibrate_method=_calibration_method(quant, method),
-            extra_options={
-                "ActivationSymmetric": False,
-                "WeightSymmetric": True,
-                **({"CalibPercentile": 99.999} if method == "percentile" else {}),
-            },
-        )
-    except (ValueError, RuntimeError) as exc:
-        raise EngineBuildError(f"ONNX Runtime could not quantize {src}: {exc}") from exc
+    _quantize_static(
+        quant, src, src, out, batches, input_name, method, ops,
+        nodes_to_exclude=sorted(set(float_tail(model)) | set(attention_island(model))),
+        reduce_range=reduce_range, activation_type=quant.QuantType.QUInt8,
+        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+    )  # fmt: skip
 
 
 def _quantize_onnxruntime(src, out, work, batches, input_name, exclude_op_types, method) -> None:
@@ -325,26 +310,39 @@ def _quantize_onnxruntime(src, out, work, batches, input_name, exclude_op_types,
         )
         pre = src
     ops = sorted((set(QDQRegistry) | set(QLinearOpsRegistry)) - set(exclude_op_types))
+    _quantize_static(
+        quant, src, pre, out, batches, input_name, method, ops,
+        activation_type=quant.QuantType.QInt8,
+        extra_options={
+            "ActivationSymmetric": True,
+            "WeightSymmetric": True,
+            "QuantizeBias": False,
+            # Q/DQ on op inputs only, TensorRT's recommended placement: it fuses the
+            # requantisation into the producer, and a network output is never rounded to int8
+            "OpTypesToExcludeOutputQuantization": ops,
+        },
+    )  # fmt: skip
+
+
+def _quantize_static(quant, src, model_path, out, batches, input_name, method, ops, *,
+                     extra_options, **recipe) -> None:  # fmt: skip
+    """ONNX Runtime's static QDQ quantization of ``model_path`` (prepared from ``src``), with
+    per-channel int8 weights and the recipe's other settings."""
     try:
         quant.quantize_static(
-            str(pre),
+            str(model_path),
             str(out),
             _reader(quant, batches, input_name),
             quant_format=quant.QuantFormat.QDQ,
             op_types_to_quantize=ops,
             per_channel=True,
-            activation_type=quant.QuantType.QInt8,
             weight_type=quant.QuantType.QInt8,
             calibrate_method=_calibration_method(quant, method),
             extra_options={
-                "ActivationSymmetric": True,
-                "WeightSymmetric": True,
-                "QuantizeBias": False,
-                # Q/DQ on op inputs only, TensorRT's recommended placement: it fuses the
-                # requantisation into the producer, and a network output is never rounded to int8
-                "OpTypesToExcludeOutputQuantization": ops,
+                **extra_options,
                 **({"CalibPercentile": 99.999} if method == "percentile" else {}),
             },
+            **recipe,
         )
     except (ValueError, RuntimeError) as exc:
         raise EngineBuildError(f"ONNX Runtime could not quantize {src}: {exc}") from exc

@@ -169,7 +169,7 @@ def test_results_are_the_callers_to_keep(ov, tmp_path):
 def test_gpu_arrays_are_copied_to_the_host_once_logged(ov, tmp_path, emulated_gpu, caplog):
     backend = _backend(_relu_onnx(tmp_path / "relu.onnx"), threads=1)
     x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(1, 3, 2, 2)
-    with caplog.at_level(logging.WARNING, logger="rtpose.backends.openvino"):
+    with caplog.at_level(logging.WARNING, logger="rtpose.backends.base"):
         for _ in range(2):
             out = backend.run({"images": HostCudaArray(x.copy())})["preds"]
             np.testing.assert_array_equal(out, np.maximum(x, 0))

@@ -83,6 +83,23 @@ def test_onnxruntime_backend_has_the_protocol(tmp_path):
     assert backend.session is None  # the session is released, not left to the GC
 
 
+def test_onnxruntime_copies_gpu_arrays_to_the_host_once_logged(tmp_path, emulated_gpu, caplog):
+    import logging
+
+    from gpu_support import HostCudaArray
+
+    from rtpose.backends.onnxruntime import OnnxRuntimeBackend
+
+    backend = OnnxRuntimeBackend(_relu_onnx(tmp_path / "relu.onnx"), threads=1)
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(1, 3, 2, 2)
+    with caplog.at_level(logging.WARNING, logger="rtpose.backends.base"):
+        for _ in range(2):
+            out = backend.run({"images": HostCudaArray(x.copy())})["preds"]
+            np.testing.assert_array_equal(out, np.maximum(x, 0))
+    messages = [r.message for r in caplog.records]
+    assert len(messages) == 1 and messages[0].startswith("ONNX Runtime on the CPU got GPU arrays")
+
+
 def test_onnxruntime_static_batch_is_its_batch_range(tmp_path):
     pytest.importorskip("onnxruntime")
     from rtpose.backends.onnxruntime import OnnxRuntimeBackend

@@ -169,3 +169,20 @@ def test_run_refuses_detect_every_for_one_stage_models(sample_video, capsys):
     code = main(["run", str(sample_video), "--detect-every", "3", "--no-progress"])
     assert code == 1
     assert "only applies to top-down models" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_int8_on_the_cpu_and_fp16_refused(sample_video, tmp_path, capsys):
+    """The README's `rtpose run ... --precision int8` (the int8 model is built on first use)."""
+    pytest.importorskip("onnxruntime.quantization")
+    jsonl = tmp_path / "p.jsonl"
+    code = main(["run", str(sample_video), "--max-frames", "3", "--precision", "int8",
+                 "--jsonl", str(jsonl), "--no-progress"])  # fmt: skip
+    assert code == 0
+    assert "model yolo11n-pose on onnxruntime int8" in capsys.readouterr().out
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(lines) == 3 and lines[0]["persons"]
+    code = main(["run", str(sample_video), "--max-frames", "1", "--precision", "fp16",
+                 "--backend", "onnxruntime", "--no-progress"])  # fmt: skip
+    assert code == 1
+    assert "fp16 is not faster than fp32" in capsys.readouterr().err

@@ -58,7 +58,7 @@ def test_pipelined_and_synchronous_modes_give_identical_results(small_frames, de
 
 def test_several_sources_are_batched_and_match_single_source_runs(small_frames, default_weights):
     a, b = small_frames[:5], small_frames[10:13]  # different lengths: source 1 ends first
-    with rtpose.VideoPoseStream([ArraySource(a), ArraySource(b)]) as stream:
+    with rtpose.VideoPoseStream([ArraySource(a), ArraySource(b)], pipelined=True) as stream:
         both = list(stream)
     assert [(f.source, f.index) for f in both] == [
         (0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2), (0, 3), (0, 4)
@@ -163,7 +163,7 @@ def test_an_error_in_a_stage_stops_the_pipeline(small_frames, default_weights, m
     got = []
     with (
         pytest.raises(ValueError, match="tracker failed on frame 2"),
-        rtpose.VideoPoseStream(ArraySource(small_frames[:10])) as stream,
+        rtpose.VideoPoseStream(ArraySource(small_frames[:10]), pipelined=True) as stream,
     ):
         for f in stream:
             got.append(f.index)
@@ -173,7 +173,7 @@ def test_an_error_in_a_stage_stops_the_pipeline(small_frames, default_weights, m
 
 
 def test_leaving_early_stops_every_thread(small_frames, default_weights):
-    with rtpose.VideoPoseStream(ArraySource(small_frames, repeat=10)) as stream:
+    with rtpose.VideoPoseStream(ArraySource(small_frames, repeat=10), pipelined=True) as stream:
         frames = iter(stream)
         assert [next(frames).index, next(frames).index] == [0, 1]
         assert _pipeline_threads()  # still running while the stream is open
