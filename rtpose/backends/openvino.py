@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,8 @@ log = logging.getLogger(__name__)
 # A model compiled for the one input shape of a stream (YOLO11n-pose 1x3x384x640, fp32, 2 threads
 # on a 2-core EPYC) ran in 28.3 ms against 30.9 ms for the model compiled with dynamic dims
 # (median of 9 alternating rounds, benchmarks/results/2026-12-03-cpu2-backends.json), and
-# compiling takes ~0.4 s. So a shape that comes twice in a row gets a model of its own, up to
-# ``static_shapes`` of them; every other shape runs on the dynamic model.
+# compiling takes ~0.4 s. So a shape that comes twice in a row gets a model of its own, compiled
+# in the background, up to ``static_shapes`` of them; every other shape runs on the dynamic model.
 DEFAULT_STATIC_SHAPES = 4
 
 
@@ -45,8 +46,8 @@ class OpenVinoBackend:
         threads: inference threads (default: the cores this process may use,
             :func:`rtpose._cpu.usable_cores`).
         static_shapes: how many input shapes may get a model compiled for exactly that shape
-            (a little faster than the dynamic-shape model, see :data:`DEFAULT_STATIC_SHAPES`);
-            0 runs every shape on the dynamic model.
+            (a little faster than the dynamic-shape model, see :data:`DEFAULT_STATIC_SHAPES`),
+            compiled in the background; 0 runs every shape on the dynamic model.
 
     Runs on the host: ``stream_handle`` is None. An export with a dynamic batch has
     ``batch_range`` None; one with a static batch B has (B, B). :meth:`run` may be called from
@@ -95,6 +96,9 @@ class OpenVinoBackend:
         # compiled now so that a model OpenVINO cannot compile fails here, not on the first frame
         self._request: Any = self._compile(self._model, "as read")
         self._by_shape: dict[tuple[tuple[int, ...], ...], Any] = {}
+        self._pending: dict[tuple[tuple[int, ...], ...], Future] = {}
+        self._failed: set[tuple[tuple[int, ...], ...]] = set()
+        self._compiler: ThreadPoolExecutor | None = None
         self._last_shape: tuple[tuple[int, ...], ...] | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -131,8 +135,11 @@ class OpenVinoBackend:
     def close(self) -> None:
         """Releases the compiled models and their requests. Idempotent."""
         self._closed = True
+        if self._compiler is not None:
+            self._compiler.shutdown(wait=True, cancel_futures=True)
+            self._compiler = None
         self._request = None
-        self._by_shape = {}
+        self._by_shape, self._pending = {}, {}
         self._model = None
 
     def __enter__(self) -> OpenVinoBackend:
@@ -167,18 +174,43 @@ class OpenVinoBackend:
         return compiled.create_infer_request()
 
     def _request_for(self, shapes: tuple[tuple[int, ...], ...]):
-        """The request of the model compiled for ``shapes`` when there is one or this shape came
-        on the previous call too and there is room; else the dynamic model's."""
+        """The request of the model compiled for ``shapes`` when it is ready; else the dynamic
+        model's. A shape that came on the previous call too gets its model compiled in the
+        background (while there is room), so no call waits for a compile: a live stream would
+        otherwise stall for the compile's ~0.4-1 s on its second frame."""
+        self._collect(wait=False)
         request = self._by_shape.get(shapes)
-        room = len(self._by_shape) < self._static_limit
-        if request is None and room and shapes == self._last_shape:
+        room = len(self._by_shape) + len(self._pending) < self._static_limit
+        known = request is not None or shapes in self._pending or shapes in self._failed
+        if not known and room and shapes == self._last_shape:
             model = self._model.clone()
             model.reshape(dict(zip(self.input_names, (list(s) for s in shapes))))
-            request = self._compile(model, f"for inputs {shapes}")
-            self._by_shape[shapes] = request
-            log.debug("OpenVINO: compiled %s for input shapes %s", self.path.name, shapes)
+            if self._compiler is None:
+                self._compiler = ThreadPoolExecutor(1, thread_name_prefix="rtpose-openvino")
+            what = f"for inputs {shapes}"
+            self._pending[shapes] = self._compiler.submit(self._compile, model, what)
         self._last_shape = shapes
         return request if request is not None else self._request
+
+    def finish_compiling(self) -> None:
+        """Wait for the background compiles (:meth:`_request_for`) to finish; benchmarks and
+        tests call it to time or check the shape-compiled models."""
+        with self._lock:
+            self._collect(wait=True)
+
+    def _collect(self, *, wait: bool) -> None:
+        """Move finished background compiles into ``_by_shape``; a failed one is logged and that
+        shape stays on the dynamic model."""
+        for shapes, future in list(self._pending.items()):
+            if not (wait or future.done()):
+                continue
+            del self._pending[shapes]
+            try:
+                self._by_shape[shapes] = future.result()
+                log.debug("OpenVINO: compiled %s for input shapes %s", self.path.name, shapes)
+            except InferenceError as exc:
+                self._failed.add(shapes)
+                log.warning("%s; inputs %s keep running on the dynamic-shape model", exc, shapes)
 
     def _checked(self, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
         """The inputs as C-contiguous numpy arrays, after checking names, ranks, fixed dims and

@@ -207,8 +207,9 @@ def decode_quarter(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     _, h, w = maps.shape
     px, py, value, ok = peaks(maps)
     sx, sy = quarter_signs(maps, px, py)
-    x = px + np.where((px > 1) & (px < w - 1), 0.25 * sx, 0.0)
-    y = py + np.where((py > 1) & (py < h - 1), 0.25 * sy, 0.0)
+    # MMPose's tests: x moves if 1 < x < W-1 and 0 < y < H; y if 1 < y < H-1 and 0 < x < W
+    x = px + np.where((px > 1) & (px < w - 1) & (py > 0), 0.25 * sx, 0.0)
+    y = py + np.where((py > 1) & (py < h - 1) & (px > 0), 0.25 * sy, 0.0)
     return _nan_where(~ok, x, y, value)
 
 

@@ -102,10 +102,12 @@ def create_model(name: str, weights: str | os.PathLike | None = None, **override
 
 def load_weights(model, info: ModelInfo, weights: str | os.PathLike) -> Normalisation:
     """Map and load ``weights`` into ``model`` (a network of ``info``); return its normalisation."""
-    from rtpose.models.checkpoint import load_state_dict_strict, read_state_dict
+    from rtpose.models.checkpoint import check_dataset_meta, load_state_dict_strict, read_checkpoint
+    from rtpose.skeletons import get_skeleton
 
     path = Path(weights).expanduser()
-    state = read_state_dict(path)
+    state, meta = read_checkpoint(path)
+    check_dataset_meta(meta, get_skeleton(info.skeleton), source=str(path))
     _check_family(state, info, path)
     mapped, norm = map_checkpoint(info, state, source=str(path))
     _check_keypoint_count(model, mapped, info, path)

@@ -12,9 +12,10 @@ as float32 (float16 converted exactly):
 
    - ``"argmax"``: none; score = peak value.
    - ``"quarter"`` (Newell et al. 2016; MMPose ``refine_keypoints``): on the raw map,
-     ``x += 0.25 * sign(hm[y, x+1] - hm[y, x-1])`` if ``1 < x < W-1``, the same for y if
-     ``1 < y < H-1`` (MMPose's ``1 < x``, not ``0 < x``, kept; sign(NaN) = 0);
-     score = peak value.
+     ``x += 0.25 * sign(hm[y, x+1] - hm[y, x-1])`` if ``1 < x < W-1 and 0 < y < H``, and
+     ``y += 0.25 * sign(hm[y+1, x] - hm[y-1, x])`` if ``1 < y < H-1 and 0 < x < W``: MMPose's
+     tests exactly (its ``1 < x``, not ``0 < x``; a peak on the first row keeps x, on the first
+     column keeps y); sign(NaN) = 0; score = peak value.
    - ``"megvii"`` (MSPN, Li et al. 2019; RSN, Cai et al. 2020; MMPose ``MegviiHeatmap``): blur
      B = blur(hm, blur_kernel); peak on B (no non-NaN value in B: NaN row); if
      ``1 < x < W-1 and 1 < y < H-1`` the quarter offset on B on both axes; then *always*
@@ -35,6 +36,17 @@ as float32 (float16 converted exactly):
 3. **Transform** (float64, stored as float32): ``[X, Y] = T @ [sx * x, sy * y, 1]`` with
    ``(sx, sy) = (input_w / W, input_h / H)`` when ``input_size`` is given, else (1, 1); T maps
    crop-input pixels to image pixels (the inverse crop map, e.g. from ``box_to_affine``).
+
+**Differences from MMPose** (1.3.2; every one deliberate, each held by a test in
+``tests/ops/test_heatmap_decode.py``; this is the one list of them):
+
+- a map whose maximum is <= 0: MMPose's ``get_heatmap_maximum`` returns location -1 (and the
+  keypoint is dropped by its score); rtpose returns the argmax under the peak rule above, with
+  that maximum as the score, so a caller's threshold decides;
+- ``"megvii"``: the ``+0.5`` is added at the border too, as Megvii's own code does; MMPose adds it
+  only where the quarter offset applies;
+- NaN values are ignored by the peak rule and give sign 0 (MMPose: ``np.argmax`` returns the
+  first NaN, and ``np.sign(NaN)`` is NaN).
 
 ``blur(hm, k)`` is the separable Gaussian of ``cv2.getGaussianKernel(k, 0)`` (float32 weights,
 see :func:`gaussian_kernel`) with zero padding (r = k // 2): first along x,
@@ -210,8 +222,8 @@ def _decode_heatmaps_numpy(args: _DecodeArgs) -> np.ndarray:
             x, y = px.astype(np.float64), py.astype(np.float64)
             if args.mode == "quarter":
                 sx, sy = _neighbour_signs(maps, m, px, py)
-                x = np.where(_inside(px, 1, w - 1), x + 0.25 * sx, x)
-                y = np.where(_inside(py, 1, h - 1), y + 0.25 * sy, y)
+                x = np.where(_inside(px, 1, w - 1) & (py > 0), x + 0.25 * sx, x)
+                y = np.where(_inside(py, 1, h - 1) & (px > 0), y + 0.25 * sy, y)
             elif args.mode == "dark":
                 x, y = _dark(maps, px, py, x, y, ok, gaussian_kernel(args.blur_kernel))
         out = _transform(x, y, args, m // max(k, 1))

@@ -229,6 +229,17 @@ def _test_maps(codec, rng):
     return np.concatenate([noise, target, noisy, special])
 
 
+def test_quarter_oracle_follows_mmpose_on_every_border_row_and_column():
+    from mmpose_rules import border_peaks, mmpose_quarter
+
+    from rtpose.codecs.heatmap import decode_quarter
+
+    hm, _ = border_peaks(6, 7, seed=1)
+    x, y, _value = decode_quarter(hm[0])
+    want = np.array([mmpose_quarter(m) for m in hm[0]])
+    np.testing.assert_array_equal(np.stack([x, y], 1), want)
+
+
 @pytest.mark.parametrize("name", ["msra", "dark", "megvii", "udp"])
 def test_decode_equals_ops_decode_heatmaps(name):
     codec = _codecs()[name]

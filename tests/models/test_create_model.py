@@ -120,7 +120,7 @@ def test_checkpoint_with_another_keypoint_count(tmp_path):
 def test_files_that_are_not_checkpoints(tmp_path):
     text = tmp_path / "notes.pth"
     text.write_text("not a checkpoint")
-    with pytest.raises(CheckpointError, match="cannot be read as a PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
         create_model("rsn18", text)
     with pytest.raises(FileNotFoundError, match="weights file not found"):
         create_model("rsn18", tmp_path / "missing.pth")
@@ -140,7 +140,9 @@ class _Payload:  # a pickled object: weights_only loading must refuse to run its
 def test_pickled_code_is_refused(tmp_path, capsys):
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": _Payload()}, path)
-    with pytest.raises(CheckpointError, match="weights_only=True"):
+    with pytest.raises(
+        CheckpointError, match=r"holds a pickled (builtins\.)?print, .*could run code"
+    ):
         create_model("rsn18", path)
     assert "pickled code ran" not in capsys.readouterr().out
 

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import pytest
 from gpu_support import HostCudaArray, upload
+from mmpose_rules import border_peaks, mmpose_quarter
 from native_ext import require_native
 
 from rtpose._native import NativeLoader
@@ -239,11 +240,30 @@ def _single(h: int, w: int, peak: tuple[int, int], *, right: float = 0.0, down: 
         ((5, 3), (5.25, 3.25)),  # x = W - 2, y = H - 2: both offsets
         ((6, 2), (6.0, 2.25)),  # right border
         ((3, 4), (3.25, 4.0)),  # bottom border
+        ((3, 0), (3.0, 0.0)),  # first row: MMPose moves x only if 0 < y
+        ((0, 2), (0.0, 2.0)),  # first column: MMPose moves y only if 0 < x
     ],
 )
 def test_quarter_offset_at_borders(decode, peak, expected):
     hm = _single(5, 7, peak, right=0.5, down=0.5)
     np.testing.assert_array_equal(decode(hm, mode="quarter")[0, 0], [*expected, 1.0])
+
+
+def test_quarter_follows_mmpose_on_every_border_row_and_column(decode):
+    hm, spots = border_peaks(6, 7)
+    got = decode(hm, mode="quarter")[0]
+    want = np.array([mmpose_quarter(hm[0, m]) for m in range(len(spots))])
+    np.testing.assert_array_equal(got[:, :2], want)
+    assert np.abs(got[:, :2] - np.array(spots)).max() == 0.25  # offsets do happen there
+
+
+def test_deliberate_difference_nonpositive_maximum_decodes_to_its_argmax(decode):
+    """MMPose gives location -1 for a map whose maximum is <= 0; rtpose the argmax (and the
+    maximum as the score: a threshold drops it)."""
+    hm = np.full((1, 1, 5, 7), -1.0, np.float32)
+    hm[0, 0, 2, 3], hm[0, 0, 2, 4], hm[0, 0, 3, 3] = -0.25, -0.5, -0.5
+    np.testing.assert_array_equal(decode(hm, mode="quarter")[0, 0], [3.25, 2.25, -0.25])
+    np.testing.assert_array_equal(decode(hm, mode="argmax")[0, 0], [3.0, 2.0, -0.25])
 
 
 def test_quarter_offset_direction(decode):

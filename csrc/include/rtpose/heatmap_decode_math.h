@@ -106,15 +106,16 @@ RTPOSE_HD Peak scan_peak(const At& at, std::int64_t height, std::int64_t width) 
 }
 
 // "quarter" (MSRA / MMPose refine_keypoints): a quarter pixel towards the larger neighbour, per
-// axis, on the raw map; MMPose's test is 1 < x < W - 1 (not 0 < x), kept as is.
+// axis, on the raw map, under MMPose's tests: x moves if 1 < x < W - 1 and 0 < y < H, y moves if
+// 1 < y < H - 1 and 0 < x < W (so a peak on the first row or column keeps its other axis too).
 template <class At>
 RTPOSE_HD void quarter_offset(const At& at, std::int64_t height, std::int64_t width,
                               std::int64_t px, std::int64_t py, double& x, double& y) {
-  if (1 < px && px < width - 1) {
+  if (1 < px && px < width - 1 && 0 < py) {
     const float s = sign_of(at(py, px + 1) - at(py, px - 1));
     x = dadd_rn(x, dmul_rn(0.25, static_cast<double>(s)));
   }
-  if (1 < py && py < height - 1) {
+  if (1 < py && py < height - 1 && 0 < px) {
     const float s = sign_of(at(py + 1, px) - at(py - 1, px));
     y = dadd_rn(y, dmul_rn(0.25, static_cast<double>(s)));
   }
