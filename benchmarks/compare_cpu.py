@@ -91,8 +91,8 @@ LETTERBOX_NOTE = (
 THREADS_NOTE = (
     "every program keeps its own default threads: rtpose sizes its backend's pool (OpenVINO or "
     "ONNX Runtime) from the cores the process may use; Ultralytics sets torch to "
-    "min(8, cpu_count - 1) threads at predict time (settings.torch_threads: 1 on a 2-core machine) and opens its ONNX model "
-    "with ONNX Runtime's default session options"
+    "min(8, cpu_count - 1) threads at predict time (settings.torch_threads: 1 on a 2-core "
+    "machine) and opens its ONNX model with ONNX Runtime's default session options"
 )
 
 
