@@ -33,7 +33,8 @@ class PoseEstimator:
             top-down one (``"rsn18"``, ``"mspn50-4stg"``, ``"hourglass52"``, ...).
         weights: checkpoint path; default: the model's fetched default weights (top-down
             models have none: pass the checkpoint).
-        backend: ``"auto"`` | ``"onnxruntime"`` | ``"torch"`` | ``"tensorrt"``.
+        backend: ``"auto"`` | ``"onnxruntime"`` | ``"openvino"`` | ``"torch"`` | ``"tensorrt"``
+            (auto: TensorRT on a GPU, else the faster installed CPU backend).
         conf: person score threshold; iou: NMS IoU threshold.
         threads: CPU threads of the backend (default: the backend's choice).
         detector: top-down only: the person detector, a one-stage zoo name or a callable
@@ -150,7 +151,8 @@ class VideoPoseStream:
     Args:
         source: a video file path, a webcam index (``0``) / device path / stream URL, an open
             :class:`rtpose.video.FrameSource`, or a list of these.
-        model: zoo name; backend: ``"auto"`` | ``"onnxruntime"`` | ``"torch"`` | ``"tensorrt"``.
+        model: zoo name; backend: ``"auto"`` | ``"onnxruntime"`` | ``"openvino"`` | ``"torch"``
+            | ``"tensorrt"`` (see :class:`PoseEstimator`).
         weights: checkpoint path; default: the model's fetched default weights.
         precision: ``"fp16"`` (TensorRT's default), ``"fp32"`` or ``"int8"`` (also on the CPU
             backends: the gated int8 model); see :class:`PoseEstimator`.
