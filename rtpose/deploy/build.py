@@ -34,6 +34,7 @@ from rtpose.deploy.subject import (
     Subject,
     accuracy_gate,
     calibrate_int8,
+    check_gate_options,
     export_subject,
     gate_frames,
 )
@@ -68,10 +69,7 @@ class BuildOptions:
             raise ValueError(f"batch must be three ints MIN:OPT:MAX, got {self.batch}")
         if not 1 <= lo <= opt <= hi:
             raise ValueError(f"batch needs 1 <= MIN <= OPT <= MAX, got {lo}:{opt}:{hi}")
-        if self.calib_frames < 1 or self.eval_frames < 1:
-            raise ValueError("calib_frames and eval_frames must be >= 1")
-        if not 0.0 < self.min_oks <= 1.0:
-            raise ValueError(f"min_oks must be in (0, 1], got {self.min_oks}")
+        check_gate_options(self.calib_frames, self.eval_frames, self.min_oks)
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,16 @@ from pathlib import Path
 from typing import Literal
 
 from rtpose._cpu import has_int8_dot_product
-from rtpose._io import atomic_write_text
+from rtpose._io import atomic_path, atomic_write_text
 from rtpose.assets import sha256_of
 from rtpose.deploy.build import BuildResult, Progress
-from rtpose.deploy.subject import accuracy_gate, calibrate_int8, export_subject, gate_frames
+from rtpose.deploy.subject import (
+    accuracy_gate,
+    calibrate_int8,
+    check_gate_options,
+    export_subject,
+    gate_frames,
+)
 from rtpose.errors import EngineBuildError
 
 log = logging.getLogger(__name__)
@@ -116,10 +122,7 @@ def build_cpu_model(
             else f"unknown precision {precision!r}"
         )
         raise ValueError(f"the CPU target builds int8 models only: {why}")
-    if calib_frames < 1 or eval_frames < 1:
-        raise ValueError("calib_frames and eval_frames must be >= 1")
-    if not 0.0 < min_oks <= 1.0:
-        raise ValueError(f"min_oks must be in (0, 1], got {min_oks}")
+    check_gate_options(calib_frames, eval_frames, min_oks)
     if backend not in ("onnxruntime", "openvino"):
         raise ValueError(f"backend must be 'onnxruntime' or 'openvino', got {backend!r}")
     import onnxruntime
@@ -226,13 +229,10 @@ def _cache_key(source_sha: str, ort_version: str, reduce_range: bool, calibratio
 
 def _store(candidate: Path, path: Path, manifest: CpuModelManifest, manifest_path: Path) -> None:
     """The model, then its manifest; a model is never left behind without its manifest."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
+    with atomic_path(path) as part:  # the work directory may be on another file system
+        shutil.copyfile(candidate, part)
     try:
-        shutil.copyfile(candidate, part)  # the work directory may be on another file system
-        os.replace(part, path)
         manifest.save(manifest_path)
     except BaseException:
-        part.unlink(missing_ok=True)
         path.unlink(missing_ok=True)
         raise

@@ -168,6 +168,14 @@ def _input(path: Path) -> tuple[str, bool]:
 # --- calibration and the gate -----------------------------------------------------------------
 
 
+def check_gate_options(calib_frames: int, eval_frames: int, min_oks: float) -> None:
+    """The calibration / gate settings every build takes, checked once for both targets."""
+    if calib_frames < 1 or eval_frames < 1:
+        raise ValueError("calib_frames and eval_frames must be >= 1")
+    if not 0.0 < min_oks <= 1.0:
+        raise ValueError(f"min_oks must be in (0, 1], got {min_oks}")
+
+
 def calibrate_int8(
     subject: Subject,
     dst: Path,

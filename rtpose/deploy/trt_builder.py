@@ -80,6 +80,28 @@ class _Target:
     rtx_member: Any  # ComputeCapability member for TensorRT-RTX, else None
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """No garbage collection while TensorRT objects of this build are alive and calling back.
+
+    TensorRT calls the Python logger while it holds an internal lock. A collection triggered in
+    that callback that frees a TensorRT object of an earlier build (left in a reference cycle)
+    waits for the same lock: the process hangs (seen in the test suite:
+    ``createInferBuilder -> PyLogger.log -> gc -> ~IBuilder -> pthread_mutex_lock``). So collect
+    before the build, pause the collector during it, and collect again after, outside TensorRT.
+    """
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.collect()
+
+
+@_collector_paused()
 def build_serialized_engine(
     onnx_path: Path,
     out_path: Path,
@@ -117,37 +139,6 @@ def build_serialized_engine(
             input cannot take the batch profile, the target GPU is not possible here, or
             TensorRT failed to build (its error lines are quoted).
     """
-    with _collector_paused():
-        return _build(
-            onnx_path, out_path, input_name=input_name, batch=batch, gpu_arch=gpu_arch,
-            timing_cache=timing_cache, flavour=flavour, fp16_flag=fp16_flag,
-            workspace_mb=workspace_mb, log=log,
-        )  # fmt: skip
-
-
-@contextlib.contextmanager
-def _collector_paused():
-    """No garbage collection while TensorRT objects of this build are alive and calling back.
-
-    TensorRT calls the Python logger while it holds an internal lock. A collection triggered in
-    that callback that frees a TensorRT object of an earlier build (left in a reference cycle)
-    waits for the same lock: the process hangs (seen in the test suite:
-    ``createInferBuilder -> PyLogger.log -> gc -> ~IBuilder -> pthread_mutex_lock``). So collect
-    before the build, pause the collector during it, and collect again after, outside TensorRT.
-    """
-    gc.collect()
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-        gc.collect()
-
-
-def _build(onnx_path, out_path, *, input_name, batch, gpu_arch, timing_cache, flavour,
-           fp16_flag, workspace_mb, log) -> BuildInfo:  # fmt: skip
     started = time.perf_counter()
     say = _sayer(log)
     onnx_path, out_path = Path(onnx_path), Path(out_path)
